@@ -1,0 +1,12 @@
+"""bnlab: the reference implementations of the course "From Moments to Batch Normalization".
+
+Chapters import from here and exercises are graded against it. One idea per module:
+
+- `bnlab.moments`   expectation, variance, Welford, covariance, skewness, kurtosis (chapters 1-2)
+- `bnlab.gradvar`   mini-batch gradient variance, simulated and exact (chapter 3)
+- `bnlab.batchnorm` BN forward, backward, running statistics, the layer, folding (chapters 4-7)
+- `bnlab.norms`     LayerNorm and GroupNorm forward (chapter 7)
+- `bnlab.gradcheck` finite differences and relative error (chapter 5)
+"""
+
+__version__ = "0.1.0"
