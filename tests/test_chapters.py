@@ -18,8 +18,9 @@ CHAPTERS = sorted((ROOT / "chapters").glob("*.md"))
 @pytest.mark.parametrize("path", CHAPTERS, ids=[p.stem for p in CHAPTERS])
 def test_chapter_executes_standalone(path, tmp_path):
     nb = jupytext.read(path)
-    client = NotebookClient(nb, timeout=600, kernel_name="python3",
-                            resources={"metadata": {"path": str(path.parent)}})
+    client = NotebookClient(
+        nb, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}}
+    )
     client.execute()
     stderr = [
         out.get("text", "")
