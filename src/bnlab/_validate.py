@@ -14,16 +14,20 @@ def float_array(value, name, *, min_ndim=1):
     if isinstance(value, (list, tuple)):
         value = np.asarray(value, dtype=np.float64)
     if not isinstance(value, np.ndarray):
-        raise TypeError(f"{name} must be a numpy array of float32 or float64, got {type(value).__name__}")
+        raise TypeError(
+            f"{name} must be a numpy array of float32 or float64, got {type(value).__name__}"
+        )
     if value.dtype.type not in FLOAT_DTYPES:
         raise TypeError(f"{name} must have dtype float32 or float64, got {value.dtype}")
     if value.ndim < min_ndim:
-        raise ValueError(f"{name} must have at least {min_ndim} dimension(s), got shape {value.shape}")
+        raise ValueError(
+            f"{name} must have at least {min_ndim} dimension(s), got shape {value.shape}"
+        )
     return value
 
 
 def param_array(value, name, shape, dtype):
-    """Return a per-feature parameter of exactly `shape`, cast to `dtype`, or raise naming `name`."""
+    """Return a parameter of exactly `shape`, cast to `dtype`, or raise naming `name`."""
     value = float_array(value, name)
     if value.shape != tuple(shape):
         raise ValueError(f"{name} must have shape {tuple(shape)}, got {value.shape}")
@@ -46,3 +50,18 @@ def nonnegative_float(value, name):
     if not np.isfinite(value) or value < 0:
         raise ValueError(f"{name} must be a finite number >= 0, got {value}")
     return float(value)
+
+
+def unit_interval(value, name):
+    """Return `value` as float if it is a number in [0, 1], else raise naming `name`."""
+    value = nonnegative_float(value, name)
+    if value > 1:
+        raise ValueError(f"{name} must be in [0, 1], got {value}")
+    return value
+
+
+def one_of(value, name, options):
+    """Return `value` if it is one of `options`, else raise naming `name` and the options."""
+    if not isinstance(value, str) or value not in options:
+        raise ValueError(f"{name} must be one of {', '.join(map(repr, options))}; got {value!r}")
+    return value
