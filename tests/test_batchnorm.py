@@ -213,3 +213,242 @@ class TestBackward:
         assert_close(dx, dx_ref, np.float64)
         assert_close(dgamma, dgamma_ref, np.float64)
         assert_close(dbeta, dbeta_ref, np.float64)
+
+
+TORCH_BN = {2: torch.nn.BatchNorm1d, 3: torch.nn.BatchNorm1d, 4: torch.nn.BatchNorm2d}
+TORCH_BN[5] = torch.nn.BatchNorm3d
+
+
+def random_params(c, rng):
+    return rng.uniform(0.5, 2, c), rng.normal(0, 1, c)
+
+
+class TestRunningStats:
+    def test_torch_convention_formula(self):
+        rng = np.random.default_rng(0)
+        rm, rv, x = rng.normal(size=3), rng.uniform(1, 2, 3), rng.normal(2, 3, (7, 3))
+        new_mean, new_var = bn.update_running(rm, rv, x.mean(0), x.var(0), n=7, momentum=0.2)
+        np.testing.assert_allclose(new_mean, 0.8 * rm + 0.2 * x.mean(0), rtol=RTOL64)
+        np.testing.assert_allclose(new_var, 0.8 * rv + 0.2 * x.var(0, ddof=1), rtol=RTOL64)
+
+    def test_keras_convention_formula(self):
+        # Keras: moving = moving * momentum + batch * (1 - momentum), batch variance biased
+        rng = np.random.default_rng(1)
+        rm, rv, x = rng.normal(size=3), rng.uniform(1, 2, 3), rng.normal(2, 3, (7, 3))
+        new_mean, new_var = bn.update_running(
+            rm, rv, x.mean(0), x.var(0), n=7, momentum=0.99, convention="keras"
+        )
+        np.testing.assert_allclose(new_mean, 0.99 * rm + 0.01 * x.mean(0), rtol=RTOL64)
+        np.testing.assert_allclose(new_var, 0.99 * rv + 0.01 * x.var(0), rtol=RTOL64)
+
+    def test_keras_is_torch_with_complementary_momentum(self):
+        rng = np.random.default_rng(2)
+        args = rng.normal(size=3), rng.uniform(1, 2, 3), rng.normal(size=3), rng.uniform(1, 2, 3)
+        keras = bn.update_running(*args, n=5, momentum=0.7, convention="keras", unbiased=True)
+        torch_ = bn.update_running(*args, n=5, momentum=0.3, convention="torch", unbiased=True)
+        for k, t in zip(keras, torch_, strict=True):
+            np.testing.assert_allclose(k, t, rtol=RTOL64)
+
+    @pytest.mark.parametrize("convention", ["torch", "keras"])
+    def test_momentum_extremes(self, convention):
+        rm, rv, bm, bv = np.zeros(2), np.ones(2), np.array([3.0, 4.0]), np.array([2.0, 6.0])
+        keep = 0.0 if convention == "torch" else 1.0
+        replace = 1.0 - keep
+        kept = bn.update_running(rm, rv, bm, bv, 4, momentum=keep, convention=convention)
+        np.testing.assert_array_equal(kept[0], rm)
+        np.testing.assert_array_equal(kept[1], rv)
+        new = bn.update_running(rm, rv, bm, bv, 4, replace, convention, unbiased=False)
+        np.testing.assert_array_equal(new[0], bm)
+        np.testing.assert_array_equal(new[1], bv)
+
+    def test_inputs_not_modified_and_dtype_kept(self):
+        rm, rv = np.zeros(2, np.float32), np.ones(2, np.float32)
+        new_mean, new_var = bn.update_running(rm, rv, np.ones(2), np.ones(2), n=3)
+        np.testing.assert_array_equal(rm, 0.0)
+        np.testing.assert_array_equal(rv, 1.0)
+        assert new_mean.dtype == new_var.dtype == np.float32
+
+
+class TestBatchNormLayer:
+    @pytest.mark.parametrize("ndim", [2, 3, 4, 5])
+    @pytest.mark.parametrize("momentum", [0.1, 0.5, None])
+    def test_matches_torch_over_steps(self, ndim, momentum):
+        rng = np.random.default_rng(ndim)
+        c = 3
+        layer = bn.BatchNorm(c, momentum=momentum)
+        ref = TORCH_BN[ndim](c, momentum=momentum, dtype=torch.float64)
+        gamma, beta = random_params(c, rng)
+        layer.gamma, layer.beta = gamma.copy(), beta.copy()
+        with torch.no_grad():
+            ref.weight.copy_(t64(gamma))
+            ref.bias.copy_(t64(beta))
+        for step in range(20):
+            n = int(rng.integers(2, 6))
+            shape = (n, c, *rng.integers(1, 4, ndim - 2))
+            x = rng.normal(step / 4, 1 + step / 10, shape)
+            layer.train(), ref.train()
+            with torch.no_grad():
+                y_ref = ref(t64(x)).numpy()
+            np.testing.assert_allclose(layer(x), y_ref, rtol=0, atol=RTOL64 * np.abs(y_ref).max())
+            np.testing.assert_allclose(layer.running_mean, ref.running_mean.numpy(), rtol=RTOL64)
+            np.testing.assert_allclose(layer.running_var, ref.running_var.numpy(), rtol=RTOL64)
+            assert layer.num_batches_tracked == ref.num_batches_tracked.item() == step + 1
+            layer.eval(), ref.eval()
+            x_eval = rng.normal(0, 2, (1, *shape[1:]))
+            with torch.no_grad():
+                y_ref = ref(t64(x_eval)).numpy()
+            np.testing.assert_allclose(layer(x_eval), y_ref, rtol=RTOL64)
+            assert layer.num_batches_tracked == ref.num_batches_tracked.item() == step + 1
+
+    def test_default_initial_state_matches_torch(self):
+        layer, ref = bn.BatchNorm(4), torch.nn.BatchNorm2d(4, dtype=torch.float64)
+        for ours, theirs in [
+            (layer.gamma, ref.weight),
+            (layer.beta, ref.bias),
+            (layer.running_mean, ref.running_mean),
+            (layer.running_var, ref.running_var),
+        ]:
+            np.testing.assert_array_equal(ours, theirs.detach().numpy())
+        assert (layer.eps, layer.momentum) == (ref.eps, ref.momentum)
+        assert layer.training and layer.num_batches_tracked == 0
+
+    def test_momentum_none_is_cumulative_average(self):
+        rng = np.random.default_rng(3)
+        layer = bn.BatchNorm(2, momentum=None)
+        batches = [rng.normal(i, 1, (5, 2)) for i in range(6)]
+        for x in batches:
+            layer(x)
+        means = np.mean([x.mean(0) for x in batches], axis=0)
+        variances = np.mean([x.var(0, ddof=1) for x in batches], axis=0)
+        np.testing.assert_allclose(layer.running_mean, means, rtol=RTOL64)
+        np.testing.assert_allclose(layer.running_var, variances, rtol=RTOL64)
+
+    def test_keras_convention_over_steps(self):
+        # Keras keeps the biased batch variance and weights the old value by momentum.
+        rng = np.random.default_rng(4)
+        layer = bn.BatchNorm(2, momentum=0.99, convention="keras")
+        assert not layer.unbiased_running_var
+        mean, var = np.zeros(2), np.ones(2)
+        for _ in range(5):
+            x = rng.normal(3, 2, (4, 2))
+            layer(x)
+            mean = 0.99 * mean + 0.01 * x.mean(0)
+            var = 0.99 * var + 0.01 * x.var(0)
+        np.testing.assert_allclose(layer.running_mean, mean, rtol=RTOL64)
+        np.testing.assert_allclose(layer.running_var, var, rtol=RTOL64)
+
+    def test_eval_freezes_statistics_and_ignores_batch(self):
+        rng = np.random.default_rng(5)
+        layer = bn.BatchNorm(3)
+        layer(rng.normal(size=(8, 3)))
+        stats = layer.running_mean.copy(), layer.running_var.copy()
+        layer.eval()
+        x = rng.normal(size=(8, 3))
+        y = layer(x)
+        np.testing.assert_array_equal(layer.running_mean, stats[0])
+        np.testing.assert_array_equal(layer.running_var, stats[1])
+        np.testing.assert_allclose(layer(x[:1]), y[:1], rtol=RTOL64)
+
+    @pytest.mark.parametrize("ndim", [2, 4])
+    def test_backward_matches_torch_autograd(self, ndim):
+        rng = np.random.default_rng(6)
+        shape = (4, 3, 2, 3)[:ndim]
+        layer, ref = bn.BatchNorm(3), TORCH_BN[ndim](3, dtype=torch.float64)
+        x, dy = rng.normal(1, 2, shape), rng.normal(size=shape)
+        layer(x)
+        xt = t64(x).requires_grad_()
+        ref(xt).backward(t64(dy))
+        dx = layer.backward(dy)
+        assert_close(dx, xt.grad.numpy(), np.float64)
+        assert_close(layer.dgamma, ref.weight.grad.numpy(), np.float64)
+        assert_close(layer.dbeta, ref.bias.grad.numpy(), np.float64)
+
+    @pytest.mark.parametrize("dtype", DTYPES)
+    def test_dtype_preserved(self, dtype):
+        layer = bn.BatchNorm(2, dtype=dtype)
+        x = np.random.default_rng(7).normal(size=(4, 2)).astype(dtype)
+        assert layer(x).dtype == dtype and layer.running_var.dtype == dtype
+        assert layer.backward(np.ones_like(x)).dtype == dtype
+        assert layer.eval()(x).dtype == dtype
+
+
+class TestInference:
+    @pytest.mark.parametrize("shape", SHAPES)
+    def test_affine_equals_eval_mode(self, shape):
+        rng = np.random.default_rng(8)
+        layer = bn.BatchNorm(shape[1])
+        layer.gamma, layer.beta = random_params(shape[1], rng)
+        for _ in range(3):
+            layer(rng.normal(2, 3, shape))
+        x = rng.normal(2, 3, shape)
+        scale, shift = bn.inference_affine(
+            layer.running_mean, layer.running_var, layer.gamma, layer.beta, layer.eps
+        )
+        y = bn._per_channel(scale, x.ndim) * x + bn._per_channel(shift, x.ndim)
+        np.testing.assert_allclose(y, layer.eval()(x), rtol=0, atol=RTOL64 * np.abs(y).max())
+
+    def test_matches_torch_functional_eval(self):
+        rng = np.random.default_rng(9)
+        x, (gamma, beta) = rng.normal(size=(5, 3, 4)), random_params(3, rng)
+        rm, rv = rng.normal(size=3), rng.uniform(0.5, 2, 3)
+        y = bn.inference(x, rm, rv, gamma, beta)
+        y_ref = F.batch_norm(t64(x), t64(rm), t64(rv), t64(gamma), t64(beta), training=False)
+        np.testing.assert_allclose(y, y_ref.numpy(), rtol=RTOL64)
+
+
+class TestFold:
+    def trained_pair(self, c, rng, torch_bn):
+        """A bnlab BatchNorm and a torch BatchNorm with the same trained state, in eval mode."""
+        layer = bn.BatchNorm(c)
+        layer.gamma, layer.beta = random_params(c, rng)
+        for _ in range(5):
+            layer(rng.normal(1, 2, (6, c)))
+        ref = torch_bn(c, dtype=torch.float64).eval()
+        with torch.no_grad():
+            for name, value in [
+                ("weight", layer.gamma),
+                ("bias", layer.beta),
+                ("running_mean", layer.running_mean),
+                ("running_var", layer.running_var),
+            ]:
+                getattr(ref, name).copy_(t64(value))
+        return layer.eval(), ref
+
+    @pytest.mark.parametrize(
+        ("make_layer", "torch_bn", "x_shape", "apply"),
+        [
+            (lambda b: torch.nn.Linear(6, 4, bias=b), torch.nn.BatchNorm1d, (8, 6), F.linear),
+            (
+                lambda b: torch.nn.Conv2d(3, 4, 3, bias=b),
+                torch.nn.BatchNorm2d,
+                (2, 3, 6, 6),
+                F.conv2d,
+            ),
+        ],
+        ids=["linear", "conv2d"],
+    )
+    @pytest.mark.parametrize("bias", [True, False])
+    def test_matches_torch_layer_then_bn(self, make_layer, torch_bn, x_shape, apply, bias):
+        rng = np.random.default_rng(11)
+        layer, ref_bn = self.trained_pair(4, rng, torch_bn)
+        lin = make_layer(bias).to(torch.float64)
+        W = lin.weight.detach().numpy()
+        b = lin.bias.detach().numpy() if bias else None
+        W_f, b_f = bn.fold_into_linear(W, b, layer)
+        assert W_f.shape == W.shape and b_f.shape == (4,)
+        x = t64(rng.normal(size=x_shape))
+        with torch.no_grad():
+            expected = ref_bn(lin(x)).numpy()
+            folded = apply(x, t64(W_f), t64(b_f)).numpy()
+            ours = layer(lin(x).numpy())
+        np.testing.assert_allclose(folded, expected, rtol=0, atol=1e-12)
+        np.testing.assert_allclose(ours, expected, rtol=0, atol=1e-12)
+
+    def test_linear_matmul_identity(self):
+        rng = np.random.default_rng(12)
+        layer, _ = self.trained_pair(4, rng, torch.nn.BatchNorm1d)
+        W, b, x = rng.normal(size=(4, 6)), rng.normal(size=4), rng.normal(size=(8, 6))
+        W_f, b_f = bn.fold_into_linear(W, b, layer)
+        np.testing.assert_allclose(x @ W_f.T + b_f, layer(x @ W.T + b), rtol=0, atol=1e-12)
+        scale = layer.gamma / np.sqrt(layer.running_var + layer.eps)
+        np.testing.assert_allclose(b_f, (b - layer.running_mean) * scale + layer.beta, rtol=RTOL64)

@@ -9,7 +9,17 @@ from typing import NamedTuple
 
 import numpy as np
 
-from bnlab._validate import float_array, nonnegative_float, param_array
+from bnlab._validate import (
+    FLOAT_DTYPES,
+    float_array,
+    nonnegative_float,
+    one_of,
+    param_array,
+    positive_int,
+    unit_interval,
+)
+
+CONVENTIONS = ("torch", "keras")
 
 
 class Cache(NamedTuple):
@@ -41,6 +51,11 @@ def _per_channel(v, ndim):
 
 def _input(x, name="x"):
     return float_array(x, name, min_ndim=2)
+
+
+def _per_feature(shape, dtype, **arrays):
+    """Check that every named array has `shape`; return them cast to `dtype`, in order."""
+    return [param_array(value, name, shape, dtype) for name, value in arrays.items()]
 
 
 def batch_stats(x):
@@ -125,8 +140,7 @@ def forward(x, gamma, beta, eps=1e-5):
     array([-1.342, -0.447,  0.447,  1.342])
     """
     x = _input(x)
-    gamma = param_array(gamma, "gamma", (x.shape[1],), x.dtype)
-    beta = param_array(beta, "beta", (x.shape[1],), x.dtype)
+    gamma, beta = _per_feature((x.shape[1],), x.dtype, gamma=gamma, beta=beta)
     eps = nonnegative_float(eps, "eps")
     if x.size // x.shape[1] < 2:
         raise ValueError(
@@ -247,3 +261,339 @@ def backward_staged(dy, cache):
     # mu = mean(x): the second path into x
     dx = dxc + dmu / m
     return dx, dgamma, dbeta
+
+
+def update_running(
+    running_mean,
+    running_var,
+    batch_mean,
+    batch_var,
+    n,
+    momentum=0.1,
+    convention="torch",
+    unbiased=None,
+):
+    r"""One exponential-moving-average step of the running statistics (pure function).
+
+    Derived in chapter 6.
+
+    Parameters
+    ----------
+    running_mean, running_var : ndarray of shape (C,)
+        The current running statistics; the result has their dtype.
+    batch_mean, batch_var : ndarray of shape (C,)
+        Statistics of the current batch, ``batch_var`` biased (1/n) as :func:`batch_stats`.
+    n : int
+        Values per feature/channel in the batch (N * prod(spatial)).
+    momentum : float in [0, 1], default 0.1
+        Meaning depends on ``convention``.
+    convention : {"torch", "keras"}, default "torch"
+        ``"torch"``: momentum is the weight of the NEW batch (torch default 0.1).
+        ``"keras"``: momentum is the weight of the OLD value (Keras default 0.99).
+    unbiased : bool or None, default None
+        Multiply ``batch_var`` by n / (n - 1) first. None follows the convention: True for
+        torch (which tracks the unbiased variance), False for Keras (which tracks the biased one).
+
+    Returns
+    -------
+    new_mean, new_var : ndarray of shape (C,)
+
+    Notes
+    -----
+    .. math::
+        \text{torch: } r \leftarrow (1-m)\,r + m\,b \qquad
+        \text{keras: } r \leftarrow m\,r + (1-m)\,b
+
+    so torch's momentum 0.1 and Keras's 0.99 differ by more than notation: they weight the
+    new batch by 0.1 and 0.01.
+
+    Examples
+    --------
+    >>> update_running(np.zeros(1), np.ones(1), np.array([5.0]), np.array([5.0]), n=4)
+    (array([0.5]), array([1.56666667]))
+    >>> update_running(np.zeros(1), np.ones(1), np.array([5.0]), np.array([5.0]), n=4,
+    ...                momentum=0.99, convention="keras")
+    (array([0.05]), array([1.04]))
+    """
+    running_mean = float_array(running_mean, "running_mean")
+    shape, dtype = running_mean.shape, running_mean.dtype
+    running_var, batch_mean, batch_var = _per_feature(
+        shape, dtype, running_var=running_var, batch_mean=batch_mean, batch_var=batch_var
+    )
+    momentum = unit_interval(momentum, "momentum")
+    convention = one_of(convention, "convention", CONVENTIONS)
+    unbiased = convention == "torch" if unbiased is None else bool(unbiased)
+    n = positive_int(n, "n", minimum=2 if unbiased else 1)
+    if unbiased:
+        batch_var = batch_var * (n / (n - 1))
+    if convention == "torch":
+        return (
+            (1 - momentum) * running_mean + momentum * batch_mean,
+            (1 - momentum) * running_var + momentum * batch_var,
+        )
+    return (
+        momentum * running_mean + (1 - momentum) * batch_mean,
+        momentum * running_var + (1 - momentum) * batch_var,
+    )
+
+
+def inference(x, running_mean, running_var, gamma, beta, eps=1e-5):
+    r"""Batch normalization in inference (eval) mode: the running statistics replace the batch's.
+
+    Derived in chapter 6. Works for any batch size, including one example.
+
+    Parameters
+    ----------
+    x : ndarray of shape (N, D) or (N, C, *spatial), float32 or float64
+    running_mean, running_var, gamma, beta : ndarray of shape (D,) or (C,)
+    eps : float, default 1e-5
+
+    Returns
+    -------
+    y : ndarray, same shape and dtype as ``x``
+
+    Notes
+    -----
+    .. math:: y = \gamma\,\frac{x - \mu_{run}}{\sqrt{\sigma^2_{run} + \varepsilon}} + \beta
+
+    Each output depends on its own input only, so the result does not depend on the batch.
+
+    Examples
+    --------
+    >>> inference(np.array([[7.0]]), np.array([5.0]), np.array([4.0]), np.ones(1), np.zeros(1),
+    ...           eps=0.0)
+    array([[1.]])
+    """
+    x = _input(x)
+    params = _per_feature(
+        (x.shape[1],),
+        x.dtype,
+        running_mean=running_mean,
+        running_var=running_var,
+        gamma=gamma,
+        beta=beta,
+    )
+    mean, var, gamma, beta = (_per_channel(v, x.ndim) for v in params)
+    eps = nonnegative_float(eps, "eps")
+    return gamma * (x - mean) / np.sqrt(var + eps) + beta
+
+
+def inference_affine(running_mean, running_var, gamma, beta, eps=1e-5):
+    r"""Batch normalization at inference as one affine map per feature: y = scale * x + shift.
+
+    Derived in chapter 6; used to fold BN into the previous layer in chapter 7.
+
+    Parameters
+    ----------
+    running_mean, running_var, gamma, beta : ndarray of shape (C,)
+    eps : float, default 1e-5
+
+    Returns
+    -------
+    scale, shift : ndarray of shape (C,), dtype of ``running_mean``
+
+    Notes
+    -----
+    .. math::
+        \text{scale} = \frac{\gamma}{\sqrt{\sigma^2_{run}+\varepsilon}}, \qquad
+        \text{shift} = \beta - \mu_{run}\,\text{scale}
+
+    Examples
+    --------
+    >>> inference_affine(np.array([5.0]), np.array([4.0]), np.array([2.0]), np.array([1.0]),
+    ...                  eps=0.0)
+    (array([1.]), array([-4.]))
+    """
+    running_mean = float_array(running_mean, "running_mean")
+    running_var, gamma, beta = _per_feature(
+        running_mean.shape, running_mean.dtype, running_var=running_var, gamma=gamma, beta=beta
+    )
+    eps = nonnegative_float(eps, "eps")
+    scale = gamma / np.sqrt(running_var + eps)
+    return scale, beta - running_mean * scale
+
+
+class BatchNorm:
+    """A batch normalization layer with running statistics, train and eval modes.
+
+    Chapters 6 and 7. Defaults reproduce ``torch.nn.BatchNorm1d/2d/3d`` (float64) in train and
+    eval mode, step after step.
+
+    Parameters
+    ----------
+    num_features : int
+        D for (N, D) input, C for (N, C, *spatial) input.
+    eps : float, default 1e-5
+    momentum : float in [0, 1] or None, default 0.1
+        Running-average weight as ``convention`` defines it. None: cumulative moving average,
+        every batch weighted equally (torch's ``momentum=None``).
+    convention : {"torch", "keras"}, default "torch"
+        ``"keras"`` reads momentum as the weight of the old value, like
+        ``keras.layers.BatchNormalization`` (whose defaults are momentum=0.99, epsilon=1e-3).
+    unbiased_running_var : bool or None, default None
+        Track the unbiased (n - 1) batch variance. None follows the convention: True for torch,
+        False for Keras. Normalization always uses the biased (1/n) batch variance.
+    dtype : {np.float64, np.float32}, default np.float64
+        dtype of the parameters and running statistics.
+
+    Attributes
+    ----------
+    gamma, beta : ndarray of shape (C,)
+        Learnable scale and shift, initially ones and zeros.
+    running_mean, running_var : ndarray of shape (C,)
+        Initially zeros and ones.
+    num_batches_tracked : int
+        Training-mode forward passes so far.
+    training : bool
+        True after construction and ``train()``, False after ``eval()``.
+    dgamma, dbeta : ndarray of shape (C,) or None
+        Set by :meth:`backward`.
+
+    Examples
+    --------
+    >>> layer = BatchNorm(1)
+    >>> y = layer(np.array([[2.0], [4.0], [6.0], [8.0]]))
+    >>> layer.running_mean, layer.running_var, layer.num_batches_tracked
+    (array([0.5]), array([1.56666667]), 1)
+    >>> layer.eval()(np.array([[0.5]]))
+    array([[0.]])
+    """
+
+    def __init__(
+        self,
+        num_features,
+        eps=1e-5,
+        momentum=0.1,
+        convention="torch",
+        unbiased_running_var=None,
+        dtype=np.float64,
+    ):
+        self.num_features = positive_int(num_features, "num_features")
+        self.eps = nonnegative_float(eps, "eps")
+        self.momentum = None if momentum is None else unit_interval(momentum, "momentum")
+        self.convention = one_of(convention, "convention", CONVENTIONS)
+        if unbiased_running_var is None:
+            unbiased_running_var = convention == "torch"
+        self.unbiased_running_var = bool(unbiased_running_var)
+        if np.dtype(dtype).type not in FLOAT_DTYPES:
+            raise TypeError(f"dtype must be float32 or float64, got {np.dtype(dtype)}")
+        self.gamma = np.ones(self.num_features, dtype)
+        self.beta = np.zeros(self.num_features, dtype)
+        self.running_mean = np.zeros(self.num_features, dtype)
+        self.running_var = np.ones(self.num_features, dtype)
+        self.num_batches_tracked = 0
+        self.training = True
+        self.dgamma = self.dbeta = None
+        self._cache = None
+
+    def __repr__(self):
+        return (
+            f"BatchNorm({self.num_features}, eps={self.eps}, momentum={self.momentum}, "
+            f"convention={self.convention!r}, training={self.training})"
+        )
+
+    def train(self, mode=True):
+        """Switch to training mode (batch statistics), or eval mode if ``mode`` is False."""
+        self.training = bool(mode)
+        self._cache = None
+        return self
+
+    def eval(self):
+        """Switch to eval mode: normalize with the running statistics, which stay frozen."""
+        return self.train(False)
+
+    def __call__(self, x):
+        return self.forward(x)
+
+    def forward(self, x):
+        """Normalize ``x`` of shape (N, C, ...); in training mode also update the running stats."""
+        x = _input(x)
+        if x.shape[1] != self.num_features:
+            raise ValueError(
+                f"x must have num_features={self.num_features} entries on axis 1, got {x.shape}"
+            )
+        if not self.training:
+            return inference(
+                x, self.running_mean, self.running_var, self.gamma, self.beta, self.eps
+            )
+        y, self._cache = forward(x, self.gamma, self.beta, self.eps)
+        self.num_batches_tracked += 1
+        momentum = self.momentum
+        if momentum is None:  # cumulative average: the t-th batch gets weight 1/t
+            new_weight = 1.0 / self.num_batches_tracked
+            momentum = new_weight if self.convention == "torch" else 1.0 - new_weight
+        self.running_mean, self.running_var = update_running(
+            self.running_mean,
+            self.running_var,
+            self._cache.mu,
+            self._cache.var,
+            x.size // x.shape[1],
+            momentum,
+            self.convention,
+            self.unbiased_running_var,
+        )
+        return y
+
+    def backward(self, dy):
+        """Return dx for the last training-mode forward pass; store ``dgamma`` and ``dbeta``."""
+        if not self.training:
+            raise RuntimeError("BatchNorm.backward needs training mode; call .train() first")
+        if self._cache is None:
+            raise RuntimeError("BatchNorm.backward needs a training-mode forward pass first")
+        dx, self.dgamma, self.dbeta = backward(dy, self._cache)
+        return dx
+
+
+def fold_into_linear(W, b, bn):
+    r"""Fold an eval-mode BatchNorm into the linear or convolution layer before it.
+
+    Derived in chapter 7.
+
+    Parameters
+    ----------
+    W : ndarray of shape (out, in) or (out, in, kh, kw)
+        torch's layout for ``nn.Linear`` and ``nn.Conv2d`` weights (any (out, ...) works).
+    b : ndarray of shape (out,) or None
+        The layer's bias; None means no bias.
+    bn : BatchNorm
+        With ``num_features == out``; its running statistics, gamma, beta and eps are used.
+
+    Returns
+    -------
+    W_folded : ndarray, shape and dtype of ``W``
+    b_folded : ndarray of shape (out,)
+
+    Notes
+    -----
+    With (scale, shift) from :func:`inference_affine`, each output row k of W is scaled:
+
+    .. math::
+        W'_k = \text{scale}_k W_k, \qquad
+        b'_k = \text{scale}_k\, b_k + \text{shift}_k = (b_k - \mu_{run,k})\,\text{scale}_k + \beta_k
+
+    so ``x @ W_folded.T + b_folded == bn.eval()(x @ W.T + b)`` (for a convolution, conv with
+    the folded weights and bias equals conv followed by BN).
+
+    Examples
+    --------
+    >>> layer = BatchNorm(2).eval()
+    >>> layer.running_mean, layer.running_var = np.array([1.0, 2.0]), np.array([4.0, 9.0])
+    >>> layer.eps = 0.0
+    >>> W_f, b_f = fold_into_linear(np.ones((2, 3)), None, layer)
+    >>> W_f
+    array([[0.5       , 0.5       , 0.5       ],
+           [0.33333333, 0.33333333, 0.33333333]])
+    >>> b_f
+    array([-0.5       , -0.66666667])
+    """
+    if not isinstance(bn, BatchNorm):
+        raise TypeError(f"bn must be a bnlab.batchnorm.BatchNorm, got {type(bn).__name__}")
+    W = float_array(W, "W", min_ndim=2)
+    if W.shape[0] != bn.num_features:
+        raise ValueError(
+            f"W must have bn.num_features={bn.num_features} rows (axis 0), got shape {W.shape}"
+        )
+    b = np.zeros(W.shape[0], W.dtype) if b is None else param_array(b, "b", (W.shape[0],), W.dtype)
+    scale, shift = inference_affine(bn.running_mean, bn.running_var, bn.gamma, bn.beta, bn.eps)
+    scale, shift = scale.astype(W.dtype), shift.astype(W.dtype)
+    return W * scale.reshape((-1,) + (1,) * (W.ndim - 1)), scale * b + shift
