@@ -1,0 +1,98 @@
+"""Sphinx extension for the course website (``_config.yml``: ``sphinx.local_extensions``).
+
+- Math is typeset by a copy of MathJax served from the site itself, so neither the build nor a
+  page load fetches anything from another host (a classroom without internet still gets math).
+- The launch buttons (Binder, Colab, JupyterHub) open the notebook form of the page that exists in
+  the repository (``notebooks/`` for chapters, ``exercises/`` for exercises), never a MyST file.
+- The edition, ``student`` (default) or ``self-study``, decides the exercise pages; set it with
+  the environment variable ``BNLAB_EDITION``. Every page names its edition in a meta tag.
+"""
+
+import importlib.util
+import os
+from pathlib import Path
+
+import course_notebooks
+from sphinx.errors import ExtensionError
+from sphinx.util import logging
+
+MATHJAX_PACKAGE = "sphinx-mathjax-offline"
+MATHJAX_ENTRY = "mathjax/tex-chtml.js"
+EDITION_ENV = "BNLAB_EDITION"
+LAUNCH_GROUP = "launch-buttons"
+
+logger = logging.getLogger(__name__)
+
+
+def use_offline_mathjax(app, config):
+    """Serve MathJax 3 from ``_static/mathjax`` (copied from a pinned PyPI package)."""
+    spec = importlib.util.find_spec(MATHJAX_PACKAGE)
+    if spec is None or not spec.submodule_search_locations:
+        raise ExtensionError(
+            f"the offline MathJax package is missing: pip install {MATHJAX_PACKAGE} "
+            "(it is pinned in requirements.txt)"
+        )
+    static = Path(spec.submodule_search_locations[0]) / "static"
+    if not (static / MATHJAX_ENTRY).is_file():
+        raise ExtensionError(f"{static / MATHJAX_ENTRY} not found in {MATHJAX_PACKAGE}")
+    config.html_static_path.append(str(static))
+    config.mathjax_path = MATHJAX_ENTRY
+
+
+def select_edition(app, config):
+    """Fix the edition and write its exercise pages before the table of contents is read."""
+    edition = os.environ.get(EDITION_ENV) or config.bnlab_edition
+    if edition not in course_notebooks.EDITIONS:
+        raise ExtensionError(
+            f"{EDITION_ENV} must be one of {course_notebooks.EDITIONS}, got {edition!r}"
+        )
+    config.bnlab_edition = edition
+    pages = course_notebooks.write_exercise_pages(edition, app.srcdir)
+    logger.info("[bnlab] %s edition, %d exercise page(s)", edition, len(pages))
+
+
+def point_launch_buttons_at_notebooks(app, pagename, templatename, context, doctree):
+    """Rewrite the theme's launch links from the page source to its notebook in the repo."""
+    buttons = context.get("header_buttons", [])
+    groups = [b for b in buttons if b.get("label") == LAUNCH_GROUP]
+    if not groups:
+        return
+    theme = app.config.html_theme_options
+    prefix = theme.get("path_to_docs", "").strip("/")
+    prefix = f"{prefix}/" if prefix else ""
+    source = Path(app.env.doc2path(pagename))
+    suffix = ".ipynb" if source.with_suffix(".ipynb").exists() else source.suffix
+    target = course_notebooks.launch_path(pagename, app.srcdir)
+    if target is None or not (Path(app.srcdir) / target).is_file():
+        logger.warning(
+            "[bnlab] page %s has launch buttons but no notebook to open (%s); run `make notebooks`",
+            pagename,
+            target,
+            location=pagename,
+        )
+        for group in groups:
+            buttons.remove(group)
+        return
+    old = f"{prefix}{pagename}{suffix}"
+    for group in groups:
+        for button in group["buttons"]:
+            if "url" not in button:
+                continue
+            if old not in button["url"]:
+                logger.warning("[bnlab] unexpected launch URL %s", button["url"])
+            button["url"] = button["url"].replace(old, f"{prefix}{target}")
+
+
+def add_edition_meta(app, pagename, templatename, context, doctree):
+    edition = app.config.bnlab_edition
+    meta = f'<meta name="bnlab-edition" content="{edition}" />\n'
+    context["metatags"] = context.get("metatags", "") + meta
+
+
+def setup(app):
+    app.add_config_value("bnlab_edition", "student", "env", [str])
+    app.connect("config-inited", use_offline_mathjax)
+    app.connect("config-inited", select_edition, priority=100)
+    app.connect("html-page-context", point_launch_buttons_at_notebooks, priority=600)
+    app.connect("html-page-context", add_edition_meta)
+    return {"parallel_read_safe": True, "parallel_write_safe": True}

@@ -1,0 +1,338 @@
+"""Notebook forms of the course for launching and for the two editions of the website.
+
+Two things are generated here, never kept by hand:
+
+- ``notebooks/NN_name.ipynb``: the notebook form of every ``chapters/NN_name.md``, which the
+  Binder, Colab and JupyterHub buttons open (Colab cannot open MyST Markdown). It is committed,
+  because Colab opens files from the repository, and a test fails when it drifts.
+- ``exercise_pages/``: the exercise pages of the website, made at build time from the nbgrader
+  release (``exercises/``). The student edition shows the release as it is; the self-study
+  edition adds each solution from ``solutions/`` behind a "Solution" dropdown.
+
+Run ``python _ext/course_notebooks.py`` to regenerate ``notebooks/`` and ``--check`` to fail
+when it is out of date.
+"""
+
+import argparse
+import json
+import re
+import sys
+from pathlib import Path
+
+import jupytext
+import nbformat
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+CHAPTERS = "chapters"
+NOTEBOOKS = "notebooks"
+EXERCISES = "exercises"
+SOLUTIONS = "solutions"
+EXERCISE_PAGES = "exercise_pages"
+EDITIONS = ("student", "self-study")
+SETUP_TAG = "course-setup"
+SOLUTION_MARKERS = ("### BEGIN SOLUTION", "### END SOLUTION")
+HIDDEN_MARKERS = ("### BEGIN HIDDEN TESTS", "### END HIDDEN TESTS")
+
+SETUP_CODE = """\
+# Makes the course package `bnlab` importable where it is not installed yet (Colab, a class hub).
+# On Binder and in a local install of the course this does nothing.
+import importlib
+import importlib.util
+import subprocess
+import sys
+
+if importlib.util.find_spec("bnlab") is None:
+    subprocess.run(
+        [sys.executable, "-m", "pip", "install", "--quiet", "bnlab @ git+{repo_url}@{branch}"],
+        check=True,
+    )
+    importlib.invalidate_caches()"""
+
+_TARGET = re.compile(r"^\([\w.:-]+\)=\s*$")
+_MATH_BLOCK = re.compile(r"^```\{math\}[^\n]*\n((?::[^\n]*\n)*)(.*?)^```\s*$", re.M | re.S)
+_ROLE = re.compile(r"\{(eq|cite|cite:p|cite:t|doc|ref|numref|term)\}`([^`]*)`")
+
+
+def chapter_sources(root=ROOT):
+    """The chapters of the book, in order: every ``chapters/*.md``."""
+    return sorted((Path(root) / CHAPTERS).glob("*.md"))
+
+
+def notebook_path(chapter):
+    """Repository path of the notebook form of a chapter, e.g. ``notebooks/01_x.ipynb``."""
+    return f"{NOTEBOOKS}/{Path(chapter).stem}.ipynb"
+
+
+def launch_path(docname, root=ROOT):
+    """Repository path that the launch buttons of page ``docname`` open, or None.
+
+    Chapters open their notebook form; exercise pages open the student notebook in
+    ``exercises/`` (in either edition: the learner works on the release).
+    """
+    parts = Path(docname).parts
+    if len(parts) == 2 and parts[0] == CHAPTERS:
+        return notebook_path(parts[1])
+    if parts and parts[0] == EXERCISE_PAGES and docname != f"{EXERCISE_PAGES}/index":
+        rel = Path(EXERCISES, *parts[1:]).with_suffix(".ipynb")
+        return rel.as_posix() if (Path(root) / rel).exists() else None
+    return None
+
+
+def _role_text(role, text):
+    title = re.match(r"(.+?)\s*<[^>]*>$", text, re.S)
+    if title:
+        return title.group(1)
+    if role == "eq":
+        return f"({text})"
+    if role.startswith("cite"):
+        return f"[{text}]"
+    return text
+
+
+def myst_to_jupyter_markdown(text):
+    """Rewrite the MyST-only syntax of a markdown cell into what Jupyter and Colab render.
+
+    Label targets are dropped, ``{math}`` blocks become ``$$`` blocks, and cross-reference and
+    citation roles become their text. Other directives stay as fenced blocks.
+    """
+    lines = [line for line in text.splitlines() if not _TARGET.match(line)]
+    text = "\n".join(lines)
+    text = _MATH_BLOCK.sub(lambda m: f"$$\n{m.group(2).strip()}\n$$", text)
+    return _ROLE.sub(lambda m: _role_text(m.group(1), m.group(2)), text).strip("\n")
+
+
+def chapter_notebook(chapter, repo_url, branch):
+    """Notebook form of a chapter: its cells, MyST rewritten, a setup cell after the title."""
+    nb = jupytext.read(chapter)
+    nb.metadata.pop("jupytext", None)
+    nb.metadata["kernelspec"] = {
+        "display_name": "Python 3",
+        "language": "python",
+        "name": "python3",
+    }
+    nb.metadata["language_info"] = {"name": "python"}
+    for cell in nb.cells:
+        if cell.cell_type == "markdown":
+            cell.source = myst_to_jupyter_markdown(cell.source)
+    nb.cells = [c for c in nb.cells if c.cell_type != "markdown" or c.source.strip()]
+    setup = nbformat.v4.new_code_cell(
+        SETUP_CODE.format(repo_url=repo_url.rstrip("/"), branch=branch),
+        metadata={"tags": [SETUP_TAG]},
+    )
+    first_heading = next(
+        (i for i, c in enumerate(nb.cells) if c.cell_type == "markdown"),
+        -1,
+    )
+    nb.cells.insert(first_heading + 1, setup)
+    for i, cell in enumerate(nb.cells):
+        cell.id = f"cell-{i}"
+    return nb
+
+
+def _dumps(nb):
+    return json.dumps(nb, indent=1, sort_keys=True, ensure_ascii=False) + "\n"
+
+
+def read_repository(root=ROOT):
+    """``(repo_url, branch)`` from the ``repository:`` section of ``_config.yml``."""
+    config = yaml.safe_load((Path(root) / "_config.yml").read_text())
+    repo = config.get("repository", {})
+    return repo["url"], repo.get("branch", "main")
+
+
+def expected_notebooks(root=ROOT):
+    """``{repository path: text}`` of every notebook that ``notebooks/`` must hold."""
+    repo_url, branch = read_repository(root)
+    return {
+        notebook_path(md): _dumps(chapter_notebook(md, repo_url, branch))
+        for md in chapter_sources(root)
+    }
+
+
+def notebook_drift(root=ROOT):
+    """Repository paths under ``notebooks/`` that are missing, stale or left over."""
+    expected = expected_notebooks(root)
+    present = {p.relative_to(root).as_posix() for p in (Path(root) / NOTEBOOKS).glob("*.ipynb")}
+    stale = [
+        path
+        for path, text in expected.items()
+        if path not in present or (Path(root) / path).read_text() != text
+    ]
+    return sorted(stale + sorted(present - set(expected)))
+
+
+def write_notebooks(root=ROOT):
+    """Regenerate ``notebooks/`` from ``chapters/``; return the paths written or removed."""
+    expected = expected_notebooks(root)
+    changed = notebook_drift(root)
+    out = Path(root) / NOTEBOOKS
+    out.mkdir(exist_ok=True)
+    for path in changed:
+        target = Path(root) / path
+        if path in expected:
+            target.write_text(expected[path])
+        else:
+            target.unlink()
+    return changed
+
+
+def _strip_markers(source, markers):
+    return "\n".join(line for line in source.splitlines() if line.strip() not in markers).strip(
+        "\n"
+    )
+
+
+def _grade_id(cell):
+    return cell.metadata.get("nbgrader", {}).get("grade_id")
+
+
+def _source_notebook(release_path, root):
+    rel = release_path.relative_to(Path(root) / EXERCISES)
+    for suffix in (".ipynb", ".md", ".py"):
+        candidate = (Path(root) / SOLUTIONS / rel).with_suffix(suffix)
+        if candidate.exists():
+            return jupytext.read(candidate)
+    raise FileNotFoundError(f"no source in {SOLUTIONS}/ for {EXERCISES}/{rel}")
+
+
+def _solution_cell(cell):
+    body = _strip_markers(cell.source, SOLUTION_MARKERS + HIDDEN_MARKERS)
+    if cell.cell_type == "code":
+        body = f"```python\n{body}\n```"
+    return nbformat.v4.new_markdown_cell(
+        f"::::{{admonition}} Solution\n:class: dropdown\n\n{body}\n::::",
+        metadata={"tags": ["solution"]},
+    )
+
+
+def exercise_page(release_path, edition, root=ROOT):
+    """The website page of one release notebook, for ``edition`` ("student" or "self-study").
+
+    The page is never executed by the build (the release raises NotImplementedError by design).
+    """
+    if edition not in EDITIONS:
+        raise ValueError(f"edition must be one of {EDITIONS}, got {edition!r}")
+    nb = nbformat.read(release_path, as_version=4)
+    nb.metadata["mystnb"] = {"execution_mode": "off"}
+    for cell in nb.cells:
+        if cell.cell_type == "code":
+            cell.outputs = []
+            cell.execution_count = None
+    if not any(c.cell_type == "markdown" and c.source.lstrip().startswith("# ") for c in nb.cells):
+        title = Path(release_path).stem.replace("_", " ").strip().capitalize()
+        nb.cells.insert(0, nbformat.v4.new_markdown_cell(f"# {title}"))
+    if edition == "self-study":
+        solutions = {
+            _grade_id(c): c
+            for c in _source_notebook(release_path, root).cells
+            if c.metadata.get("nbgrader", {}).get("solution")
+        }
+        cells = []
+        for cell in nb.cells:
+            cells.append(cell)
+            if _grade_id(cell) in solutions:
+                cells.append(_solution_cell(solutions[_grade_id(cell)]))
+        nb.cells = cells
+    return nb
+
+
+EXERCISE_INDEX = """\
+# Exercises
+
+Each exercise is an auto-graded Jupyter notebook (nbgrader). Open one with the launch button
+(rocket icon) at the top of its page, or from the `exercises/` folder of the repository, fill in
+every cell that says `YOUR CODE HERE`, and run the "check it" cells: they give instant feedback on
+shapes and sanity. Hidden tests decide the grade.
+
+{note}
+"""
+
+EDITION_NOTES = {
+    "student": "This is the student edition of the course: it shows no solutions.",
+    "self-study": (
+        "This is the self-study edition: every solution is on the page, folded away under a "
+        '"Solution" dropdown. Try the exercise first.'
+    ),
+}
+
+
+def _write_if_changed(path, text):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if not path.exists() or path.read_text() != text:
+        path.write_text(text)
+
+
+def write_exercise_pages(edition, root=ROOT):
+    """Write ``exercise_pages/`` for ``edition``; return the docnames of the exercise pages.
+
+    The folder ignores itself in git; files are rewritten only when their text changes, so an
+    incremental build reads only what changed.
+    """
+    if edition not in EDITIONS:
+        raise ValueError(f"edition must be one of {EDITIONS}, got {edition!r}")
+    out = Path(root) / EXERCISE_PAGES
+    files = {
+        ".gitignore": "# generated by _ext/course_notebooks.py at build time\n*\n",
+        "index.md": EXERCISE_INDEX.format(note=EDITION_NOTES[edition]),
+    }
+    release = Path(root) / EXERCISES
+    for path in sorted(release.rglob("*.ipynb")):
+        rel = path.relative_to(release)
+        if ".ipynb_checkpoints" not in rel.parts:
+            files[rel.as_posix()] = nbformat.writes(exercise_page(path, edition, root)) + "\n"
+    for old in out.rglob("*") if out.exists() else ():
+        if old.is_file() and old.relative_to(out).as_posix() not in files:
+            old.unlink()
+    for rel, text in files.items():
+        _write_if_changed(out / rel, text)
+    return [
+        Path(EXERCISE_PAGES, rel).with_suffix("").as_posix()
+        for rel in files
+        if rel.endswith(".ipynb")
+    ]
+
+
+def solution_lines(root=ROOT, min_length=12):
+    """Lines of solution code and hidden tests that the student edition must never show.
+
+    Lines that also occur in the release (a shared ``return y`` or an import) are left out.
+    """
+    lines = set()
+    release_text = "\n".join(
+        p.read_text() for p in sorted((Path(root) / EXERCISES).rglob("*.ipynb"))
+    )
+    for path in sorted((Path(root) / SOLUTIONS).rglob("*")):
+        if path.suffix not in (".ipynb", ".md") or ".ipynb_checkpoints" in path.parts:
+            continue
+        for cell in jupytext.read(path).cells:
+            for begin, end in (SOLUTION_MARKERS, HIDDEN_MARKERS):
+                inside = False
+                for line in cell.source.splitlines():
+                    if line.strip() == begin:
+                        inside = True
+                    elif line.strip() == end:
+                        inside = False
+                    elif inside and len(line.strip()) >= min_length:
+                        lines.add(line.strip())
+    return sorted(line for line in lines if json.dumps(line)[1:-1] not in release_text)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--check", action="store_true", help="fail if notebooks/ is stale")
+    args = parser.parse_args(argv)
+    if args.check:
+        stale = notebook_drift()
+        if stale:
+            print("out of date (run `make notebooks`):", *stale, sep="\n  ")
+            return 1
+        print(f"{NOTEBOOKS}/ is up to date")
+        return 0
+    for path in write_notebooks():
+        print("wrote" if (ROOT / path).exists() else "removed", path)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
