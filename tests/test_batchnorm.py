@@ -452,3 +452,118 @@ class TestFold:
         np.testing.assert_allclose(x @ W_f.T + b_f, layer(x @ W.T + b), rtol=0, atol=1e-12)
         scale = layer.gamma / np.sqrt(layer.running_var + layer.eps)
         np.testing.assert_allclose(b_f, (b - layer.running_mean) * scale + layer.beta, rtol=RTOL64)
+
+
+class TestBadInput:
+    @pytest.mark.parametrize("shape", [(1, 3), (1, 3, 1), (1, 3, 1, 1)])
+    def test_one_value_per_channel_in_training(self, shape):
+        x, gamma, beta = np.ones(shape), np.ones(3), np.zeros(3)
+        with pytest.raises(ValueError, match="x must have at least 2 values per channel"):
+            bn.forward(x, gamma, beta)
+        with pytest.raises(ValueError, match="at least 2 values per channel"):
+            bn.BatchNorm(3)(x)
+        with pytest.raises(ValueError):  # torch refuses too
+            F.batch_norm(t64(x), None, None, training=True)
+        assert bn.BatchNorm(3).eval()(x).shape == shape
+
+    def test_one_sample_with_spatial_extent_is_allowed(self):
+        x, gamma, beta, _ = make_batch((1, 2, 3, 3))
+        y, _ = bn.forward(x, gamma, beta)
+        y_ref = F.batch_norm(t64(x), None, None, t64(gamma), t64(beta), training=True)
+        np.testing.assert_allclose(y, y_ref.numpy(), rtol=0, atol=1e-12)
+
+    @pytest.mark.parametrize("name", ["gamma", "beta"])
+    @pytest.mark.parametrize("bad", [np.ones(4), np.ones((1, 3)), np.ones(())])
+    def test_param_shape(self, name, bad):
+        params = {"gamma": np.ones(3), "beta": np.zeros(3), name: bad}
+        with pytest.raises(ValueError, match=rf"{name} must have shape \(3,\)"):
+            bn.forward(np.ones((4, 3)), **params)
+
+    @pytest.mark.parametrize("dtype", [np.int64, np.bool_, np.complex128])
+    def test_non_float_input(self, dtype):
+        with pytest.raises(TypeError, match="x must have dtype float32 or float64"):
+            bn.forward(np.ones((4, 3), dtype=dtype), np.ones(3), np.zeros(3))
+        with pytest.raises(TypeError, match="gamma must have dtype"):
+            bn.forward(np.ones((4, 3)), np.ones(3, dtype=dtype), np.zeros(3))
+        with pytest.raises(TypeError, match="x must have dtype"):
+            bn.BatchNorm(3)(np.ones((4, 3), dtype=dtype))
+
+    def test_not_an_array(self):
+        with pytest.raises(TypeError, match="x must be a numpy array"):
+            bn.forward("abc", np.ones(3), np.zeros(3))
+
+    def test_ndim_below_two(self):
+        with pytest.raises(ValueError, match="x must have at least 2 dimension"):
+            bn.forward(np.ones(4), np.ones(4), np.zeros(4))
+        with pytest.raises(ValueError, match="x must have at least 2 dimension"):
+            bn.batch_stats(np.ones(4))
+        with pytest.raises(ValueError, match="x must have at least 2 dimension"):
+            bn.BatchNorm(4).eval()(np.ones(4))
+
+    @pytest.mark.parametrize("backward", [bn.backward, bn.backward_staged])
+    def test_dy_shape_must_match_cache(self, backward):
+        _, cache = bn.forward(np.arange(12.0).reshape(4, 3), np.ones(3), np.zeros(3))
+        with pytest.raises(ValueError, match=r"dy must have the shape of the cached x \(4, 3\)"):
+            backward(np.ones((3, 4)), cache)
+        with pytest.raises(TypeError, match="dy must have dtype"):
+            backward(np.ones((4, 3), dtype=int), cache)
+
+    def test_negative_eps(self):
+        x, gamma, beta, _ = make_batch((4, 3))
+        with pytest.raises(ValueError, match="eps must be a finite number >= 0"):
+            bn.forward(x, gamma, beta, eps=-1e-5)
+        with pytest.raises(ValueError, match="eps must be a finite number >= 0"):
+            bn.BatchNorm(3, eps=-1.0)
+        with pytest.raises(ValueError, match="eps must be"):
+            bn.inference_affine(np.zeros(3), np.ones(3), gamma, beta, eps=-1.0)
+
+    def test_unknown_convention(self):
+        with pytest.raises(ValueError, match="convention must be one of 'torch', 'keras'"):
+            bn.update_running(np.zeros(2), np.ones(2), np.zeros(2), np.ones(2), 4, 0.1, "tf")
+        with pytest.raises(ValueError, match="convention must be one of"):
+            bn.BatchNorm(2, convention="Torch")
+
+    @pytest.mark.parametrize("momentum", [-0.1, 1.5, float("nan")])
+    def test_momentum_outside_unit_interval(self, momentum):
+        with pytest.raises(ValueError, match="momentum must be"):
+            bn.update_running(np.zeros(2), np.ones(2), np.zeros(2), np.ones(2), 4, momentum)
+        with pytest.raises(ValueError, match="momentum must be"):
+            bn.BatchNorm(2, momentum=momentum)
+
+    def test_unbiased_update_needs_two_values(self):
+        args = np.zeros(2), np.ones(2), np.zeros(2), np.ones(2)
+        with pytest.raises(ValueError, match="n must be >= 2"):
+            bn.update_running(*args, n=1)
+        assert bn.update_running(*args, n=1, unbiased=False)[1].shape == (2,)
+
+    def test_running_stat_shapes(self):
+        with pytest.raises(ValueError, match=r"batch_var must have shape \(2,\)"):
+            bn.update_running(np.zeros(2), np.ones(2), np.zeros(2), np.ones(3), 4)
+        with pytest.raises(ValueError, match=r"running_var must have shape \(3,\)"):
+            bn.inference(np.ones((2, 3)), np.zeros(3), np.ones(2), np.ones(3), np.zeros(3))
+
+    def test_layer_backward_only_in_training_mode(self):
+        layer = bn.BatchNorm(3)
+        with pytest.raises(RuntimeError, match="needs a training-mode forward pass first"):
+            layer.backward(np.ones((4, 3)))
+        layer(np.arange(12.0).reshape(4, 3))
+        layer.eval()
+        with pytest.raises(RuntimeError, match="BatchNorm.backward needs training mode"):
+            layer.backward(np.ones((4, 3)))
+
+    def test_layer_arguments(self):
+        with pytest.raises(ValueError, match="x must have num_features=3 entries on axis 1"):
+            bn.BatchNorm(3)(np.ones((4, 2)))
+        with pytest.raises(ValueError, match="num_features must be >= 1"):
+            bn.BatchNorm(0)
+        with pytest.raises(TypeError, match="dtype must be float32 or float64"):
+            bn.BatchNorm(3, dtype=np.int32)
+
+    def test_fold_arguments(self):
+        layer = bn.BatchNorm(3).eval()
+        with pytest.raises(ValueError, match="W must have bn.num_features=3 rows"):
+            bn.fold_into_linear(np.ones((4, 3)), None, layer)
+        with pytest.raises(ValueError, match=r"b must have shape \(3,\)"):
+            bn.fold_into_linear(np.ones((3, 5)), np.ones(5), layer)
+        with pytest.raises(TypeError, match="bn must be a bnlab.batchnorm.BatchNorm"):
+            bn.fold_into_linear(np.ones((3, 5)), None, torch.nn.BatchNorm1d(3))

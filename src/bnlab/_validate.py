@@ -28,7 +28,7 @@ def float_array(value, name, *, min_ndim=1):
 
 def param_array(value, name, shape, dtype):
     """Return a parameter of exactly `shape`, cast to `dtype`, or raise naming `name`."""
-    value = float_array(value, name)
+    value = float_array(value, name, min_ndim=0)
     if value.shape != tuple(shape):
         raise ValueError(f"{name} must have shape {tuple(shape)}, got {value.shape}")
     return value.astype(dtype, copy=False)
