@@ -172,6 +172,34 @@ class TestBackward:
             assert got.dtype == dtype
             assert_close(got, want, dtype)
 
+    @settings(max_examples=40, deadline=None)
+    @given(
+        n=st.integers(2, 12),
+        c=st.integers(1, 3),
+        spatial=st.lists(st.integers(1, 3), max_size=2),
+        log_scale=st.floats(-3, 3),
+        offset=st.floats(-1e6, 1e6),
+        seed=st.integers(0, 2**16),
+    )
+    def test_matches_torch_over_scales_property(self, n, c, spatial, log_scale, offset, seed):
+        shape, scale = (n, c, *spatial), 10.0**log_scale
+        rng = np.random.default_rng(seed)
+        x = offset + scale * rng.standard_normal(shape)
+        gamma, beta = random_params(c, rng)
+        dy = rng.standard_normal(shape)
+        _, cache = bn.forward(x, gamma, beta)
+        _, dx_ref, dgamma_ref, dbeta_ref = torch_forward_backward(x, gamma, beta, dy)
+        # The two mean computations may differ by ~eps * |offset|, i.e. by that over scale
+        # relative to the centred data. dx is a difference of terms of size `terms` that can
+        # cancel almost completely (m = 2), so the tolerance is relative to the terms.
+        rtol = RTOL64 + 64 * np.finfo(np.float64).eps * abs(offset) / scale
+        terms = np.max(gamma * cache.inv_std) * np.abs(dy).max() * (2 + np.max(cache.x_hat**2))
+        for backward in (bn.backward, bn.backward_staged):
+            dx, dgamma, dbeta = backward(dy, cache)
+            np.testing.assert_allclose(dx, dx_ref, rtol=0, atol=rtol * terms)
+            np.testing.assert_allclose(dgamma, dgamma_ref, rtol=0, atol=rtol * np.abs(dy).sum())
+            np.testing.assert_allclose(dbeta, dbeta_ref, rtol=0, atol=RTOL64 * np.abs(dy).sum())
+
     @pytest.mark.parametrize("shape", [(4, 2), (3, 2, 2), (2, 2, 2, 2)])
     def test_matches_finite_differences(self, shape):
         x, gamma, beta, dy = make_batch(shape, seed=1)

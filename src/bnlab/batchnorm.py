@@ -215,23 +215,28 @@ def backward_staged(dy, cache):
 
     Parameters
     ----------
-    dy : ndarray, same shape as the forward input
-        Upstream gradient dL/dy.
-    cache : Cache
-        Returned by :func:`forward`.
+    dy, cache
+        As for :func:`backward`.
 
     Returns
     -------
-    dx : ndarray, same shape and dtype as the forward input
-    dgamma, dbeta : ndarray of shape (D,) or (C,)
+    dx, dgamma, dbeta
+        As from :func:`backward` (equal up to rounding).
 
     Notes
     -----
-    The graph is ``x -> mu -> xc = x - mu -> var = mean(xc**2) -> inv_std = (var + eps)**-0.5
-    -> x_hat = xc * inv_std -> y = gamma * x_hat + beta``. Walking it backwards, each node
-    multiplies the gradient it receives by its local derivative; ``xc`` feeds both ``var``
-    and ``x_hat``, and ``x`` feeds both ``mu`` and ``xc``, so their gradients are sums of
-    two paths. Same result as :func:`backward`, which simplifies these lines.
+    The forward pass as a graph, one node per line::
+
+        mu      = mean(x)
+        xc      = x - mu
+        var     = mean(xc ** 2)
+        inv_std = (var + eps) ** -0.5
+        x_hat   = xc * inv_std
+        y       = gamma * x_hat + beta
+
+    Walking it bottom-up, each node multiplies the gradient it receives by its local
+    derivative. ``xc`` feeds ``var`` and ``x_hat``, and ``x`` feeds ``mu`` and ``xc``, so their
+    gradients are sums over two paths. :func:`backward` is these lines simplified.
 
     Examples
     --------
