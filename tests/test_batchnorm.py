@@ -516,6 +516,11 @@ class TestBadInput:
         with pytest.raises(TypeError, match="x must have dtype"):
             bn.BatchNorm(3)(np.ones((4, 3), dtype=dtype))
 
+    @pytest.mark.parametrize("shape", [(0, 3), (4, 0), (4, 3, 0)])
+    def test_empty_input(self, shape):
+        with pytest.raises(ValueError, match="x must not be empty"):
+            bn.forward(np.ones(shape), np.ones(shape[1]), np.zeros(shape[1]))
+
     def test_not_an_array(self):
         with pytest.raises(TypeError, match="x must be a numpy array"):
             bn.forward("abc", np.ones(3), np.zeros(3))

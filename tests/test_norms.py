@@ -126,6 +126,12 @@ class TestBadInput:
         with pytest.raises(ValueError, match="num_groups must be >= 1"):
             group_norm(np.ones((2, 4)), 0, np.ones(4), np.zeros(4))
 
+    def test_empty_input(self):
+        with pytest.raises(ValueError, match="x must not be empty"):
+            layer_norm(np.ones((0, 3)), np.ones(3), np.zeros(3))
+        with pytest.raises(ValueError, match="x must not be empty"):
+            group_norm(np.ones((0, 4)), 2, np.ones(4), np.zeros(4))
+
     def test_negative_eps(self):
         with pytest.raises(ValueError, match="eps must be a finite number >= 0"):
             layer_norm(np.ones((2, 3)), np.ones(3), np.zeros(3), eps=-1e-5)

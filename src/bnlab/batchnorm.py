@@ -49,8 +49,11 @@ def _per_channel(v, ndim):
     return v.reshape((1, -1) + (1,) * (ndim - 2))
 
 
-def _input(x, name="x"):
-    return float_array(x, name, min_ndim=2)
+def _input(x):
+    x = float_array(x, "x", min_ndim=2)
+    if x.size == 0:
+        raise ValueError(f"x must not be empty, got shape {x.shape}")
+    return x
 
 
 def _per_feature(shape, dtype, **arrays):

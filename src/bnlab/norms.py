@@ -6,8 +6,8 @@ so they behave the same for a batch of one and need no running statistics (chapt
 
 import numpy as np
 
-from bnlab._validate import float_array, nonnegative_float, param_array, positive_int
-from bnlab.batchnorm import _per_channel
+from bnlab._validate import nonnegative_float, param_array, positive_int
+from bnlab.batchnorm import _input, _per_channel
 
 
 def _standardize(x, axes, eps):
@@ -50,7 +50,7 @@ def layer_norm(x, gamma, beta, eps=1e-5):
     array([[-1.2247,  0.    ,  1.2247],
            [-1.2247,  0.    ,  1.2247]])
     """
-    x = float_array(x, "x", min_ndim=2)
+    x = _input(x)
     gamma = param_array(gamma, "gamma", x.shape[1:], x.dtype)
     beta = param_array(beta, "beta", x.shape[1:], x.dtype)
     eps = nonnegative_float(eps, "eps")
@@ -89,7 +89,7 @@ def group_norm(x, num_groups, gamma, beta, eps=1e-5):
     >>> group_norm(x, 2, np.ones(4), np.zeros(4), eps=0.0)
     array([[-1.,  1., -1.,  1.]])
     """
-    x = float_array(x, "x", min_ndim=2)
+    x = _input(x)
     n, c = x.shape[:2]
     num_groups = positive_int(num_groups, "num_groups")
     if c % num_groups:
