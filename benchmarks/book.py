@@ -1,0 +1,57 @@
+"""Time the book: a clean build, a cached rebuild, and each chapter's execution and peak memory."""
+
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import jupytext
+import nbformat
+from nbclient import NotebookClient
+
+ROOT = Path(__file__).resolve().parents[1]
+JUPYTER_BOOK = Path(sys.executable).with_name("jupyter-book")
+PEAK_RSS_CELL = "import resource\nprint(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)"
+
+
+def execute_chapter(path):
+    """Execute one chapter in a fresh kernel; return (seconds, peak kernel RSS in MiB)."""
+    nb = jupytext.read(path)
+    nb.cells.append(nbformat.v4.new_code_cell(PEAK_RSS_CELL))
+    client = NotebookClient(
+        nb, timeout=900, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}}
+    )
+    start = time.perf_counter()
+    client.execute()
+    seconds = time.perf_counter() - start
+    peak_kib = int(nb.cells[-1].outputs[0]["text"])
+    return seconds, peak_kib / 1024
+
+
+def chapters(names=None):
+    """Execution seconds and peak kernel memory of each chapter (or of those in `names`)."""
+    rows = []
+    for path in sorted((ROOT / "chapters").glob("*.md")):
+        if names is None or path.stem in names:
+            seconds, peak_mib = execute_chapter(path)
+            rows.append({"chapter": path.stem, "seconds": seconds, "peak_MiB": peak_mib})
+    return rows
+
+
+def build_times(workdir):
+    """Seconds for a clean build of a copy of the book, then a rebuild with nothing changed."""
+    book = Path(workdir) / "book"
+    shutil.copytree(
+        ROOT, book, ignore=shutil.ignore_patterns("_build", ".venv", ".git", "*.egg-info")
+    )
+    times = {}
+    for label in ("clean_build_seconds", "cached_rebuild_seconds"):
+        start = time.perf_counter()
+        subprocess.run(
+            [str(JUPYTER_BOOK), "build", str(book), "--warningiserror", "--keep-going"],
+            check=True,
+            capture_output=True,
+        )
+        times[label] = time.perf_counter() - start
+    return times

@@ -1,0 +1,102 @@
+"""Time bnlab's BN kernels against torch on the CPU, and against the memory-bandwidth floor.
+
+Every figure is a median over repeats; every comparison is a ratio measured in the same run.
+"""
+
+import time
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from bnlab import batchnorm
+
+
+def median_seconds(fn, repeats, number=1):
+    """Median wall time of `number` calls of `fn`, over `repeats` repeats."""
+    fn()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        for _ in range(number):
+            fn()
+        times.append((time.perf_counter() - start) / number)
+    return float(np.median(times))
+
+
+def copy_bandwidth(repeats, nbytes=256 * 2**20):
+    """Measured copy bandwidth in bytes/s: one read plus one write of a large buffer."""
+    src = np.ones(nbytes // 8)
+    dst = np.empty_like(src)
+    seconds = median_seconds(lambda: np.copyto(dst, src), repeats)
+    return 2 * src.nbytes / seconds
+
+
+def bytes_moved(shape, dtype):
+    """Bytes each pass must move at the least: forward reads x, writes y; backward reads x, dy,
+    writes dx (per-channel vectors are negligible)."""
+    n = int(np.prod(shape)) * np.dtype(dtype).itemsize
+    return {"forward": 2 * n, "backward": 3 * n}
+
+
+def bench_shape(shape, dtype, repeats):
+    rng = np.random.default_rng(0)
+    channels = shape[1]
+    x = rng.standard_normal(shape).astype(dtype)
+    dy = rng.standard_normal(shape).astype(dtype)
+    gamma = rng.standard_normal(channels).astype(dtype)
+    beta = rng.standard_normal(channels).astype(dtype)
+    _, cache = batchnorm.forward(x, gamma, beta)
+
+    xt = torch.from_numpy(x).requires_grad_(True)
+    gt = torch.from_numpy(gamma).requires_grad_(True)
+    bt = torch.from_numpy(beta).requires_grad_(True)
+    dyt = torch.from_numpy(dy)
+
+    def torch_forward():
+        with torch.no_grad():
+            F.batch_norm(xt, None, None, gt, bt, training=True, eps=1e-5)
+
+    yt = F.batch_norm(xt, None, None, gt, bt, training=True, eps=1e-5)
+
+    def torch_backward():
+        torch.autograd.grad(yt, (xt, gt, bt), dyt, retain_graph=True)
+
+    return {
+        "bnlab_forward": median_seconds(lambda: batchnorm.forward(x, gamma, beta), repeats),
+        "bnlab_backward": median_seconds(lambda: batchnorm.backward(dy, cache), repeats),
+        "bnlab_backward_staged": median_seconds(
+            lambda: batchnorm.backward_staged(dy, cache), repeats
+        ),
+        "torch_forward": median_seconds(torch_forward, repeats),
+        "torch_backward": median_seconds(torch_backward, repeats),
+    }
+
+
+def run(shapes, dtypes, repeats):
+    """Rows of kernel timings, ratios to torch and to the bandwidth floor.
+
+    torch runs on one thread, like numpy's elementwise operations, so the ratio compares the
+    kernels and not the thread count.
+    """
+    torch.set_num_threads(1)
+    bandwidth = copy_bandwidth(repeats)
+    rows = []
+    for shape in shapes:
+        for dtype in dtypes:
+            t = bench_shape(shape, dtype, repeats)
+            floor = {k: v / bandwidth for k, v in bytes_moved(shape, dtype).items()}
+            for impl in ("bnlab_forward", "bnlab_backward", "bnlab_backward_staged"):
+                direction = "forward" if impl.endswith("forward") else "backward"
+                rows.append(
+                    {
+                        "shape": "x".join(map(str, shape)),
+                        "dtype": np.dtype(dtype).name,
+                        "kernel": impl,
+                        "seconds": t[impl],
+                        "torch_seconds": t[f"torch_{direction}"],
+                        "ratio_to_torch": t[impl] / t[f"torch_{direction}"],
+                        "ratio_to_floor": t[impl] / floor[direction],
+                    }
+                )
+    return {"copy_bandwidth_GBps": bandwidth / 1e9, "rows": rows}
