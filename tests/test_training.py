@@ -115,36 +115,56 @@ class TestMakeMlp:
 class TestNoisyBatchNorm:
     def test_without_noise_is_batch_norm(self):
         x = torch.randn(20, 6, dtype=torch.float64)
-        noisy = NoisyBatchNorm1d(6, noise_mean=0.0, noise_std=0.0).double()
+        noisy = NoisyBatchNorm1d(6, shift=0.0, scale=1.0).double()
         expected = np_batch_norm(x.numpy())
         np.testing.assert_allclose(noisy(x).detach().numpy(), expected, rtol=1e-12, atol=1e-12)
 
     def test_eval_mode_has_no_noise(self):
         x = torch.randn(20, 6)
-        noisy, plain = NoisyBatchNorm1d(6), nn.BatchNorm1d(6)
+        noisy, plain = NoisyBatchNorm1d(6, noise_std=1.0), nn.BatchNorm1d(6)
         noisy(x), plain(x)  # one training step updates the running statistics of both
         torch.testing.assert_close(noisy.eval()(x), plain.eval()(x))
 
-    def test_noise_mean_and_spread(self):
+    def test_shift_and_scale_redrawn_every_step(self):
         torch.manual_seed(0)
-        x = torch.randn(4000, 5, dtype=torch.float64)
-        clean = torch.from_numpy(np_batch_norm(x.numpy()))
-        shifts, spreads = [], []
-        layer = NoisyBatchNorm1d(5, noise_mean=2.0, noise_std=0.5).double()
-        for _ in range(50):
-            noise = layer(x).detach() - clean
-            shifts.append(noise.mean(0))
-            spreads.append(noise.std(0))
-        shifts, spreads = torch.stack(shifts), torch.stack(spreads)
-        assert shifts.abs().max() <= 2.0 + 0.1
-        assert spreads.max() <= 0.5 + 0.05
-        # the distribution is redrawn every step: per-feature shifts spread over (-2, 2)
-        assert shifts.std(0).min() > 0.5
-        assert shifts[0].sub(shifts[1]).abs().min() > 0
+        x = torch.randn(50, 5, dtype=torch.float64)
+        y = torch.from_numpy(np_batch_norm(x.numpy()))
+        layer = NoisyBatchNorm1d(5, shift=2.0, scale=3.0).double()
+        scales, shifts = [], []
+        for _ in range(200):
+            out = layer(x).detach()
+            # out = a * y + m exactly: recover a and m from two samples of the batch
+            a = (out[1] - out[0]) / (y[1] - y[0])
+            torch.testing.assert_close(out, a * y + (out[0] - a * y[0]))
+            scales.append(a)
+            shifts.append(out[0] - a * y[0])
+        scales, shifts = torch.stack(scales), torch.stack(shifts)
+        assert 1 / 3 <= scales.min() and scales.max() <= 3
+        assert shifts.abs().max() <= 2
+        # log-uniform on [1/3, 3] and uniform on [-2, 2]: both cover most of their range
+        assert scales.min() < 0.4 and scales.max() > 2.5
+        assert shifts.min() < -1.8 and shifts.max() > 1.8
+        assert shifts.std(0).min() > 0.9  # U(-2, 2) has std 2 / sqrt(3) = 1.15
 
-    def test_bad_noise(self):
-        with pytest.raises(ValueError, match="noise_mean and noise_std must be >= 0"):
-            NoisyBatchNorm1d(3, noise_std=-1.0)
+    def test_per_sample_noise(self):
+        torch.manual_seed(0)
+        x = torch.randn(20000, 3, dtype=torch.float64)
+        layer = NoisyBatchNorm1d(3, shift=0.0, scale=1.0, noise_std=0.5).double()
+        noise = layer(x).detach() - torch.from_numpy(np_batch_norm(x.numpy()))
+        np.testing.assert_allclose(noise.std(0).numpy(), 0.5, rtol=0.03)
+        np.testing.assert_allclose(noise.mean(0).numpy(), 0.0, atol=0.02)
+
+    @pytest.mark.parametrize(
+        "kwargs", [{"shift": -1.0}, {"scale": 0.5}, {"noise_std": -0.1}], ids=str
+    )
+    def test_bad_noise(self, kwargs):
+        with pytest.raises(ValueError, match="need shift >= 0, scale >= 1 and noise_std >= 0"):
+            NoisyBatchNorm1d(3, **kwargs)
+
+    def test_make_mlp_passes_norm_kwargs(self):
+        net = make_mlp(4, 2, depth=2, norm="noisy_bn", norm_kwargs={"shift": 0.3, "scale": 2.0})
+        layers = [m for m in net if isinstance(m, NoisyBatchNorm1d)]
+        assert [(m.shift, m.scale) for m in layers] == [(0.3, 2.0)] * 2
 
 
 class TestEvaluate:

@@ -28,67 +28,67 @@ NORMS = (None, "bn", "noisy_bn", "ln", "gn")
 
 
 class NoisyBatchNorm1d(nn.BatchNorm1d):
-    """BatchNorm1d followed by noise whose distribution changes at every training step.
+    """BatchNorm1d followed by a random shift and scale that change at every training step.
 
     Parameters
     ----------
     num_features : int
         D, the number of features of the (N, D) input.
-    noise_mean : float, default 1.0
-        Per step and per feature a mean ``m_t ~ U(-noise_mean, noise_mean)`` is drawn.
-    noise_std : float, default 1.0
-        Per step and per feature a standard deviation ``s_t ~ U(0, noise_std)`` is drawn.
+    shift : float, default 1.0
+        Per step and per feature a shift ``m_t ~ U(-shift, shift)`` is drawn.
+    scale : float, default 1.5
+        Per step and per feature a scale ``a_t`` is drawn log-uniformly from [1/scale, scale].
+    noise_std : float, default 0.0
+        Standard deviation of extra i.i.d. Gaussian noise per sample and feature.
     **kwargs
         Passed to `torch.nn.BatchNorm1d` (eps, momentum, ...).
 
     Notes
     -----
-    In training mode the output is ``y + m_t + s_t * z`` with ``y`` the BN output and
-    ``z ~ N(0, 1)`` drawn i.i.d. for every sample and feature: each activation gets noise of
-    non-zero mean and non-unit variance, and that distribution is redrawn on every forward pass,
-    so the next layer sees an input distribution that shifts at every step -- "internal covariate
-    shift" injected on purpose after the normalization. In eval mode the layer is plain BN.
-    The noise comes from torch's global generator, so `torch.manual_seed` makes it reproducible.
-    Chapter 8 trains with it.
+    In training mode the output is ``a_t * y + m_t + noise_std * z`` with ``y`` the BN output
+    and ``z ~ N(0, 1)``. Each unit's output thus has a mean and a variance that are redrawn on
+    every forward pass: the next layer sees an input distribution that moves at every step --
+    "internal covariate shift" injected on purpose after the normalization (Santurkar et al.
+    2018). In eval mode the layer is plain BN. The noise comes from torch's global generator, so
+    `torch.manual_seed` makes it reproducible. Chapter 8 trains with it.
 
     Examples
     --------
     >>> _ = torch.manual_seed(0)
-    >>> layer = NoisyBatchNorm1d(3, noise_mean=2.0, noise_std=0.0)
+    >>> layer = NoisyBatchNorm1d(3, shift=2.0, scale=1.0)
     >>> x = torch.randn(5, 3)
-    >>> shift = layer(x) - nn.functional.batch_norm(x, None, None, training=True)
-    >>> bool((shift - shift[0]).abs().max() < 1e-6)  # same shift for every sample of a step
+    >>> moved = layer(x) - nn.functional.batch_norm(x, None, None, training=True)
+    >>> bool((moved - moved[0]).abs().max() < 1e-6)  # one shift per feature and step
     True
     """
 
-    def __init__(self, num_features, noise_mean=1.0, noise_std=1.0, **kwargs):
+    def __init__(self, num_features, shift=1.0, scale=1.5, noise_std=0.0, **kwargs):
         super().__init__(num_features, **kwargs)
-        if noise_mean < 0 or noise_std < 0:
+        if shift < 0 or scale < 1 or noise_std < 0:
             raise ValueError(
-                f"noise_mean and noise_std must be >= 0, got {noise_mean} and {noise_std}"
+                f"need shift >= 0, scale >= 1 and noise_std >= 0, got {shift}, {scale}, {noise_std}"
             )
-        self.noise_mean = float(noise_mean)
-        self.noise_std = float(noise_std)
+        self.shift, self.scale, self.noise_std = float(shift), float(scale), float(noise_std)
 
     def forward(self, x):
         y = super().forward(x)
         if not self.training:
             return y
         d = x.shape[1]
-        m_t = (2 * torch.rand(d, dtype=x.dtype) - 1) * self.noise_mean
-        s_t = torch.rand(d, dtype=x.dtype) * self.noise_std
-        return y + m_t + s_t * torch.randn_like(y)
+        m_t = (2 * torch.rand(d, dtype=x.dtype) - 1) * self.shift
+        a_t = torch.exp((2 * torch.rand(d, dtype=x.dtype) - 1) * np.log(self.scale))
+        return a_t * y + m_t + self.noise_std * torch.randn_like(y)
 
 
-def _norm_layer(norm, width, num_groups):
+def _norm_layer(norm, width, num_groups, norm_kwargs):
     if norm == "bn":
-        return nn.BatchNorm1d(width)
+        return nn.BatchNorm1d(width, **norm_kwargs)
     if norm == "noisy_bn":
-        return NoisyBatchNorm1d(width)
+        return NoisyBatchNorm1d(width, **norm_kwargs)
     if norm == "ln":
-        return nn.LayerNorm(width)
+        return nn.LayerNorm(width, **norm_kwargs)
     if norm == "gn":
-        return nn.GroupNorm(num_groups, width)
+        return nn.GroupNorm(num_groups, width, **norm_kwargs)
     raise ValueError(f"norm must be one of {NORMS}, got {norm!r}")
 
 
@@ -101,6 +101,7 @@ def make_mlp(
     activation="relu",
     init_scale=1.0,
     num_groups=8,
+    norm_kwargs=None,
     seed=0,
 ):
     """Build an MLP of `depth` hidden blocks ``Linear -> norm -> activation`` and a linear head.
@@ -121,6 +122,8 @@ def make_mlp(
         Multiplier of the standard initialization (He for ReLU, see Notes).
     num_groups : int, default 8
         Groups for ``norm="gn"``; must divide `width`.
+    norm_kwargs : dict, optional
+        Extra keyword arguments for every norm layer, e.g. ``{"shift": 2.0}`` for noisy BN.
     seed : int, default 0
         Seeds the weight initialization (torch's global generator is left untouched).
 
@@ -163,7 +166,7 @@ def make_mlp(
         _init_linear(linear, init_scale * gain, gen)
         layers.append(linear)
         if norm is not None:
-            layers.append(_norm_layer(norm, width, num_groups))
+            layers.append(_norm_layer(norm, width, num_groups, norm_kwargs or {}))
         layers.append(ACTIVATIONS[activation]())
         fan_in = width
     head = nn.Linear(fan_in, out_features)
