@@ -107,7 +107,7 @@ class TestMinibatchVariance:
 
     @pytest.mark.parametrize(("kwargs", "error", "match"), [
         ({"G": np.ones(4)}, ValueError, r"G must have shape \(n, p\)"),
-        ({"G": np.ones((0, 2))}, ValueError, r"G must have shape \(n, p\) with n >= 1"),
+        ({"G": np.ones((0, 2))}, ValueError, r"G must have shape \(n, p\) with at least one row"),
         ({"G": np.ones((4, 2), int)}, TypeError, "G must have dtype float32 or float64"),
         ({"B": 0}, ValueError, "B must be >= 1"),
         ({"B": 2.0}, TypeError, "B must be an integer"),

@@ -65,3 +65,18 @@ def one_of(value, name, options):
     if not isinstance(value, str) or value not in options:
         raise ValueError(f"{name} must be one of {', '.join(map(repr, options))}; got {value!r}")
     return value
+
+
+def float_dtype(value, name):
+    """Return `value` as a numpy float32/float64 dtype, else raise TypeError naming `name`."""
+    if np.dtype(value).type not in FLOAT_DTYPES:
+        raise TypeError(f"{name} must be float32 or float64, got {np.dtype(value)}")
+    return np.dtype(value)
+
+
+def float_matrix(value, name, shape="(N, D)"):
+    """Return `value` as a float 2-D array with at least one row, else raise naming `name`."""
+    value = float_array(value, name)
+    if value.ndim != 2 or value.shape[0] == 0:
+        raise ValueError(f"{name} must have shape {shape} with at least one row, got {value.shape}")
+    return value

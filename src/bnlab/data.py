@@ -5,7 +5,7 @@ Used in chapter 3 (per-sample gradients of a real model) and chapter 8 (experime
 
 import numpy as np
 
-from bnlab._validate import FLOAT_DTYPES, positive_int
+from bnlab._validate import float_dtype, positive_int
 
 N_SAMPLES, N_FEATURES, N_CLASSES, MAX_PIXEL = 1797, 64, 10, 16.0
 
@@ -47,8 +47,7 @@ def load_digits(seed=0, val_fraction=0.2, dtype=np.float32):
 
     seed = positive_int(seed, "seed", minimum=0)
     val_fraction = _open_fraction(val_fraction)
-    if np.dtype(dtype).type not in FLOAT_DTYPES:
-        raise TypeError(f"dtype must be float32 or float64, got {np.dtype(dtype)}")
+    dtype = float_dtype(dtype, "dtype")
     X, y = sklearn_digits(return_X_y=True)
     X = (X / MAX_PIXEL).astype(dtype)
     X_train, X_val, y_train, y_val = train_test_split(

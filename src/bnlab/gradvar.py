@@ -8,15 +8,8 @@ coordinate, shape (p,); their sum is the trace of the covariance. Derived in cha
 
 import numpy as np
 
-from bnlab._validate import float_array, positive_int
+from bnlab._validate import float_matrix, positive_int
 from bnlab.moments import mean, var
-
-
-def _gradients(G):
-    G = float_array(G, "G")
-    if G.ndim != 2 or G.shape[0] == 0:
-        raise ValueError(f"G must have shape (n, p) with n >= 1, got {G.shape}")
-    return G
 
 
 def _batch_size(n, B, replace):
@@ -54,7 +47,8 @@ def population_cov_trace(G):
     >>> float(population_cov_trace(G))
     5.0
     """
-    return np.sum(var(_gradients(G), axis=0), dtype=np.float64).astype(G.dtype)
+    G = float_matrix(G, "G", "(n, p)")
+    return np.sum(var(G, axis=0), dtype=np.float64).astype(G.dtype)
 
 
 def minibatch_variance(G, B, replace=True):
@@ -88,7 +82,7 @@ def minibatch_variance(G, B, replace=True):
     >>> minibatch_variance(G, 2), minibatch_variance(G, 2, replace=False)
     (array([2.5]), array([1.66666667]))
     """
-    G = _gradients(G)
+    G = float_matrix(G, "G", "(n, p)")
     n = G.shape[0]
     B = _batch_size(n, B, replace)
     factor = 1.0 if replace or n == 1 else (n - B) / (n - 1)
@@ -126,7 +120,7 @@ def simulate_minibatch_variance(G, B, replace=True, n_draws=2000, rng=None):
     >>> bool(abs(v[0] - 2.5) < 0.2)
     True
     """
-    G = _gradients(G)
+    G = float_matrix(G, "G", "(n, p)")
     B = _batch_size(G.shape[0], B, replace)
     n_draws = positive_int(n_draws, "n_draws")
     rng = np.random.default_rng(rng)

@@ -8,7 +8,7 @@ result back to the input dtype; only `var_textbook` works in the input dtype, on
 import numpy as np
 from numpy.lib.array_utils import normalize_axis_tuple
 
-from bnlab._validate import FLOAT_DTYPES, float_array, positive_int
+from bnlab._validate import float_array, float_dtype, float_matrix, positive_int
 
 ACC = np.float64
 
@@ -174,9 +174,7 @@ class RunningMoments:
         if not isinstance(shape, tuple):
             raise TypeError(f"shape must be a tuple of int, got {type(shape).__name__}")
         self.shape = tuple(positive_int(s, "shape", minimum=0) for s in shape)
-        if np.dtype(dtype).type not in FLOAT_DTYPES:
-            raise TypeError(f"dtype must be float32 or float64, got {np.dtype(dtype)}")
-        self.dtype = np.dtype(dtype)
+        self.dtype = float_dtype(dtype, "dtype")
         self.count = 0
         self.mean = np.zeros(self.shape, self.dtype)
         self.m2 = np.zeros(self.shape, self.dtype)
@@ -274,7 +272,7 @@ def cov(X, ddof=1):
     array([[1., 2.],
            [2., 4.]])
     """
-    X = _matrix(X)
+    X = float_matrix(X, "X")
     ddof = _ddof(ddof, X.shape[0])
     Xc = X.astype(ACC) - np.mean(X, axis=0, dtype=ACC)
     C = Xc.T @ Xc / (X.shape[0] - ddof)
@@ -304,7 +302,7 @@ def corr(X):
     array([[ 1., -1.],
            [-1.,  1.]])
     """
-    X = _matrix(X)
+    X = float_matrix(X, "X")
     C = cov(X.astype(ACC), ddof=0)
     std = np.sqrt(np.diag(C))
     if np.any(std == 0):
@@ -312,13 +310,6 @@ def corr(X):
     R = np.clip(C / np.outer(std, std), -1.0, 1.0)
     np.fill_diagonal(R, 1.0)
     return R.astype(X.dtype)
-
-
-def _matrix(X):
-    X = float_array(X, "X")
-    if X.ndim != 2 or X.shape[0] == 0:
-        raise ValueError(f"X must have shape (N, D) with N >= 1, got {X.shape}")
-    return X
 
 
 def _standardized_moment(x, axis, k):
