@@ -10,8 +10,8 @@ from typing import NamedTuple
 import numpy as np
 
 from bnlab._validate import (
-    FLOAT_DTYPES,
     float_array,
+    float_dtype,
     nonnegative_float,
     one_of,
     param_array,
@@ -483,8 +483,7 @@ class BatchNorm:
         if unbiased_running_var is None:
             unbiased_running_var = convention == "torch"
         self.unbiased_running_var = bool(unbiased_running_var)
-        if np.dtype(dtype).type not in FLOAT_DTYPES:
-            raise TypeError(f"dtype must be float32 or float64, got {np.dtype(dtype)}")
+        dtype = float_dtype(dtype, "dtype")
         self.gamma = np.ones(self.num_features, dtype)
         self.beta = np.zeros(self.num_features, dtype)
         self.running_mean = np.zeros(self.num_features, dtype)
