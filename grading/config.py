@@ -1,4 +1,4 @@
-"""The nbgrader settings of the course, in one place (used by nbgrader_config.py and scratch dirs)."""
+"""The nbgrader settings of the course in one place (nbgrader_config.py and scratch dirs)."""
 
 import os
 import sys

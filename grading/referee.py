@@ -108,7 +108,9 @@ def agree(student, reference, cases, *, n_out=1, rtol=None, label=None, timeout=
             args, kwargs = tuple(case), {}
         entry = {
             "args": _pack_args(args, arrays, f"in{i}"),
-            "kwargs": dict(zip(kwargs, _pack_args(tuple(kwargs.values()), arrays, f"kw{i}"))),
+            "kwargs": dict(
+                zip(kwargs, _pack_args(tuple(kwargs.values()), arrays, f"kw{i}"), strict=True)
+            ),
             "what": ", ".join(_describe(a) for a in args),
         }
         copies = [a.copy() if isinstance(a, np.ndarray) else a for a in args]
@@ -230,7 +232,9 @@ def _main(directory):
     n_out, problems = spec["n_out"], []
     for i, case in enumerate(spec["cases"]):
         args = _unpack(case["args"], data)
-        kwargs = dict(zip(case["kwargs"], _unpack(list(case["kwargs"].values()), data)))
+        kwargs = dict(
+            zip(case["kwargs"], _unpack(list(case["kwargs"].values()), data), strict=True)
+        )
         try:
             ref_out = ref_fn(*args, **kwargs)
         except Exception as exc:  # noqa: BLE001 - the reference refusing is the expected answer

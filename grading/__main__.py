@@ -1,0 +1,82 @@
+"""Command line: ``python -m grading <command>`` (run from the course folder).
+
+generate               regenerate exercises/ from solutions/ (nbgrader generate_assignment)
+check                  fail if exercises/ drifted from solutions/ or leaks a solution/hidden test
+selfgrade NOTEBOOK     grade your own finished notebook with the hidden tests, score per part
+autograde ASSIGNMENT   instructor: grade every collected submission, each in isolation
+scan PATH...           instructor: list code in submissions that tampers with grading
+"""
+
+import argparse
+import sys
+from pathlib import Path
+
+from grading import REPO_ROOT, course, scan
+
+
+def _print_result(result, out=sys.stdout):
+    for part, (got, mx) in result.by_part().items():
+        print(f"  {got:5.1f} / {mx:4.1f}  {part}", file=out)
+    print(f"  {result.total:5.1f} / {result.max_total:4.1f}  total", file=out)
+    for incident in result.incidents:
+        print(f"  ! {incident}", file=out)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(
+        prog="python -m grading",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("generate")
+    sub.add_parser("check")
+    p = sub.add_parser("selfgrade")
+    p.add_argument("notebook")
+    p = sub.add_parser("autograde")
+    p.add_argument("assignment")
+    p.add_argument("--root", default=str(REPO_ROOT))
+    p.add_argument("--student", action="append")
+    p.add_argument("--timeout", type=int, default=1800, help="seconds per submission")
+    p = sub.add_parser("scan")
+    p.add_argument("paths", nargs="+")
+    args = parser.parse_args(argv)
+
+    if args.command == "generate":
+        print(f"generated {course.generate()}")
+    elif args.command == "check":
+        problems = course.check()
+        for p in problems:
+            print(p)
+        print("exercises/ is up to date and leaks nothing" if not problems else "")
+        return 1 if problems else 0
+    elif args.command == "selfgrade":
+        result = course.selfgrade(args.notebook)
+        print(f"{Path(args.notebook).name}:")
+        _print_result(result)
+    elif args.command == "autograde":
+        for result in course.autograde(
+            args.assignment, Path(args.root), students=args.student, timeout=args.timeout
+        ):
+            print(f"{result.student}:")
+            _print_result(result)
+            flags = scan_dir(Path(args.root) / "submitted" / result.student / args.assignment)
+            for f in flags:
+                print(f"  ? {f}")
+    elif args.command == "scan":
+        found = False
+        for path in args.paths:
+            for f in scan_dir(Path(path)):
+                found = True
+                print(f)
+        return 1 if found else 0
+    return 0
+
+
+def scan_dir(path):
+    paths = [path] if path.is_file() else sorted(path.rglob("*.ipynb"))
+    return [f"{p}: cell {i}: {msg}" for p in paths for i, msg in scan.scan_notebook(p)]
+
+
+if __name__ == "__main__":
+    sys.exit(main())
