@@ -279,15 +279,15 @@ def grade_in_scratch(source_dir, submission_dir, student, *, timeout=1800, keep=
     source_dir, submission_dir = Path(source_dir), Path(submission_dir)
     name = source_dir.name
     result = Result(student, name)
+    template = _template(source_dir)
     with tempfile.TemporaryDirectory(prefix="bn-grade-") as tmp:
-        course = write_config(Path(tmp) / "course")
-        shutil.copytree(
-            source_dir,
-            course / "solutions" / name,
-            ignore=shutil.ignore_patterns(".ipynb_checkpoints"),
-        )
-        run_nbgrader(course, "generate_assignment", name, "--force")
-        run_nbgrader(course, "db", "student", "add", student)
+        course = Path(tmp) / "course"
+        shutil.copytree(template, course)
+        write_config(course)
+        from nbgrader.api import Gradebook
+
+        with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gb:
+            gb.update_or_create_student(student)
         sub = course / "submitted" / student / name
         sub.mkdir(parents=True)
         for f in submission_dir.iterdir():
@@ -315,6 +315,23 @@ def grade_in_scratch(source_dir, submission_dir, student, *, timeout=1800, keep=
             shutil.rmtree(keep, ignore_errors=True)
             shutil.copytree(out_dir, keep)
     return result
+
+
+_TEMPLATES = {}
+
+
+def _template(source_dir):
+    """A scratch course with `source_dir` generated once (gradebook without students)."""
+    source_dir = Path(source_dir).resolve()
+    key = (source_dir, tuple((p.name, p.stat().st_mtime_ns) for p in sorted(source_dir.glob("*"))))
+    if key not in _TEMPLATES:
+        tmp = tempfile.TemporaryDirectory(prefix="bn-template-")
+        course = write_config(Path(tmp.name) / "course")
+        shutil.copytree(source_dir, course / "solutions" / source_dir.name,
+                        ignore=shutil.ignore_patterns(".ipynb_checkpoints"))
+        run_nbgrader(course, "generate_assignment", source_dir.name, "--force")
+        _TEMPLATES[key] = (tmp, course)
+    return _TEMPLATES[key][1]
 
 
 def selfgrade(notebook, source=REPO_ROOT / "solutions", timeout=1800):
