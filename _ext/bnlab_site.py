@@ -39,6 +39,12 @@ def use_offline_mathjax(app, config):
     config.mathjax_path = MATHJAX_ENTRY
 
 
+def use_light_mode(app, config):
+    """Open pages in light mode: figures have white backgrounds, and pydata-sphinx-theme logs a
+    console error ("invalid theme mode") when no default mode is set."""
+    config.html_context.setdefault("default_mode", "light")
+
+
 def select_edition(app, config):
     """Fix the edition and write its exercise pages before the table of contents is read."""
     edition = os.environ.get(EDITION_ENV) or config.bnlab_edition
@@ -83,6 +89,22 @@ def point_launch_buttons_at_notebooks(app, pagename, templatename, context, doct
             button["url"] = button["url"].replace(old, f"{prefix}{target}")
 
 
+def drop_duplicate_scripts(app, pagename, templatename, context, doctree):
+    """Keep one copy of each script.
+
+    Under Sphinx 7 the inline scripts of sphinx-thebe and sphinx-togglebutton end up in the page
+    twice (once named None, once ""), and the second ``const THEBE_JS_URL`` is a console error.
+    """
+    seen, unique = set(), []
+    for script in context.get("script_files", []):
+        name = getattr(script, "filename", script) or ""
+        key = (str(name), tuple(sorted(getattr(script, "attributes", {}).items())))
+        if key not in seen:
+            seen.add(key)
+            unique.append(script)
+    context["script_files"] = unique
+
+
 def add_edition_meta(app, pagename, templatename, context, doctree):
     edition = app.config.bnlab_edition
     meta = f'<meta name="bnlab-edition" content="{edition}" />\n'
@@ -92,7 +114,9 @@ def add_edition_meta(app, pagename, templatename, context, doctree):
 def setup(app):
     app.add_config_value("bnlab_edition", "student", "env", [str])
     app.connect("config-inited", use_offline_mathjax)
+    app.connect("config-inited", use_light_mode)
     app.connect("config-inited", select_edition, priority=100)
     app.connect("html-page-context", point_launch_buttons_at_notebooks, priority=600)
     app.connect("html-page-context", add_edition_meta)
+    app.connect("html-page-context", drop_duplicate_scripts, priority=900)
     return {"parallel_read_safe": True, "parallel_write_safe": True}

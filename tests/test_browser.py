@@ -1,0 +1,401 @@
+"""The built website in a real browser: headless Chromium (Debian's) driven by Selenium.
+
+Every page of ``_build/html`` (built by ``make book`` when missing; ``BNLAB_SITE`` may point at
+another build, such as the self-study edition) is served from 127.0.0.1 and opened once. The tests
+then check what a reader would see: math typeset (no raw TeX), every image loaded and described,
+no console error, no failed request, no request to another host, a working search, launch buttons
+on executable pages that open files of the repository, a layout that fits a phone, and no
+solution in the student edition. A screenshot of every page, and a phone-width one, is kept in
+``_build/screenshots/`` for a person to look at.
+"""
+
+import functools
+import http.server
+import importlib.util
+import json
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+import threading
+from pathlib import Path
+from urllib.parse import parse_qs, urlparse
+
+import pytest
+from filelock import FileLock
+
+ROOT = Path(__file__).resolve().parents[1]
+SITE = Path(os.environ.get("BNLAB_SITE", ROOT / "_build" / "html")).resolve()
+SHOTS = SITE.parent / "screenshots"
+CHROMIUM = "/usr/bin/chromium"
+CHROMEDRIVER = "/usr/bin/chromedriver"
+CHROME_FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-dev-shm-usage",
+    "--hide-scrollbars",
+]
+DESKTOP = (1280, 900)
+PHONE = (390, 844)
+MAX_SHOT_HEIGHT = 12000
+RAW_TEX = re.compile(
+    r"\$\$|\\[()\[\]]|\\(?:frac|sum|mathbb|mathrm|hat|sqrt|partial|begin|end|left|right|"
+    r"sigma|mu|gamma|beta|epsilon|cdot|operatorname|text)\b"
+)
+
+pytestmark = pytest.mark.browser
+
+
+def _course_notebooks():
+    spec = importlib.util.spec_from_file_location(
+        "course_notebooks", ROOT / "_ext" / "course_notebooks.py"
+    )
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+cn = _course_notebooks()
+
+
+@pytest.fixture(scope="session")
+def site():
+    """The built book; ``make book`` builds it once if it is missing (one worker at a time)."""
+    SITE.parent.mkdir(parents=True, exist_ok=True)
+    with FileLock(str(SITE.parent / ".browser-test.lock")):
+        if not (SITE / "index.html").exists():
+            log = SITE.parent / "book-build.log"
+            with log.open("w") as out:
+                proc = subprocess.run(
+                    ["make", "book"], cwd=ROOT, stdout=out, stderr=subprocess.STDOUT
+                )
+            assert proc.returncode == 0, (
+                f"`make book` failed, see {log}:\n{log.read_text()[-3000:]}"
+            )
+    return SITE
+
+
+class _QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture(scope="session")
+def server(site):
+    handler = functools.partial(_QuietHandler, directory=str(site))
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{httpd.server_address[1]}"
+    httpd.shutdown()
+    httpd.server_close()
+
+
+@pytest.fixture(scope="session")
+def driver():
+    try:
+        from selenium import webdriver
+        from selenium.webdriver.chrome.service import Service
+    except ImportError as exc:  # pragma: no cover - selenium is pinned
+        pytest.skip(f"selenium is not installed: {exc}")
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for flag in CHROME_FLAGS:
+        options.add_argument(flag)
+    profile = tempfile.TemporaryDirectory(prefix="bnlab-chromium-")
+    options.add_argument(f"--user-data-dir={profile.name}")
+    options.add_argument(f"--window-size={DESKTOP[0]},{DESKTOP[1]}")
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL", "performance": "ALL"})
+    try:
+        browser = webdriver.Chrome(options=options, service=Service(CHROMEDRIVER))
+    except Exception as exc:  # noqa: BLE001 - any failure to start means: no browser here
+        profile.cleanup()
+        pytest.skip(f"headless Chromium could not start ({CHROMIUM}, {CHROMEDRIVER}): {exc}")
+    browser.set_page_load_timeout(60)
+    browser.set_script_timeout(60)
+    yield browser
+    browser.quit()
+    profile.cleanup()
+
+
+def is_redirect(path):
+    return 'http-equiv="Refresh"' in path.read_text(errors="replace")[:2000]
+
+
+def page_paths(site):
+    """Every HTML page of the site (not redirects, nor copies under ``_static``/``_sources``)."""
+    return sorted(
+        p.relative_to(site).as_posix()
+        for p in site.rglob("*.html")
+        if not p.relative_to(site).parts[0].startswith("_") and not is_redirect(p)
+    )
+
+
+WAIT_FOR_PAGE = """
+const done = arguments[arguments.length - 1];
+const images = Array.from(document.images);
+images.forEach((img) => { img.loading = "eager"; });
+const loaded = images.map((img) => img.complete ? Promise.resolve() :
+  new Promise((resolve) => { img.onload = img.onerror = resolve; }));
+const hasMath = document.querySelector(".math") !== null;
+const mathjax = new Promise((resolve) => {
+  if (!hasMath) { resolve("no math"); return; }
+  const started = Date.now();
+  (function poll() {
+    if (window.MathJax && MathJax.startup && MathJax.startup.promise) {
+      MathJax.startup.promise.then(() => resolve("typeset"), (e) => resolve("error " + e));
+    } else if (Date.now() - started > 20000) {
+      resolve("MathJax never started");
+    } else { setTimeout(poll, 50); }
+  })();
+});
+Promise.all([mathjax, Promise.all(loaded)]).then(([m]) => done(m));
+"""
+
+INSPECT_PAGE = """
+const article = document.querySelector("article") || document.body;
+const clone = article.cloneNode(true);
+clone.querySelectorAll("pre, code, script, style, mjx-container, .cell_output, .output")
+  .forEach((el) => el.remove());
+const edition = document.querySelector('meta[name="bnlab-edition"]');
+return {
+  edition: edition ? edition.content : null,
+  prose: clone.textContent,
+  all_text: document.body.textContent,
+  visible_text: document.body.innerText,
+  math_total: document.querySelectorAll(".math").length,
+  math_untypeset: Array.from(document.querySelectorAll(".math"))
+    .filter((el) => !el.querySelector("mjx-container")).map((el) => el.textContent.slice(0, 80)),
+  math_errors: Array.from(document.querySelectorAll("mjx-merror"))
+    .map((el) => el.getAttribute("data-mjx-error") || el.textContent),
+  broken_images: Array.from(document.images)
+    .filter((img) => !(img.complete && img.naturalWidth > 0)).map((img) => img.src),
+  undescribed_images: Array.from(article.querySelectorAll("img")).filter((img) => {
+    const fig = img.closest("figure");
+    const caption = fig && fig.querySelector("figcaption");
+    const described = caption && caption.textContent.trim();
+    return !described && /^$|\\.(png|jpe?g|svg|gif)$/i.test(img.alt.trim());
+  }).map((img) => img.src),
+  executable: document.querySelector("div.cell") !== null,
+  launch_links: Array.from(document.querySelectorAll("a[href]")).map((a) => a.href)
+    .filter((h) => /mybinder\\.org|colab\\.research\\.google\\.com|\\/hub\\/user-redirect/.test(h)),
+  notebook_downloads: Array.from(document.querySelectorAll("a[href$='.ipynb']")).map((a) => a.href)
+    .filter((h) => h.startsWith(location.origin)),
+  overflow: document.documentElement.scrollWidth - window.innerWidth,
+};
+"""
+
+
+def _screenshot(driver, path, width):
+    """Whole page (up to MAX_SHOT_HEIGHT): resize the window to the page, then capture."""
+    height = driver.execute_script("return document.documentElement.scrollHeight")
+    driver.set_window_size(width, min(max(height, 600), MAX_SHOT_HEIGHT))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    driver.save_screenshot(str(path))
+
+
+def _network(driver, origin):
+    """Requests of the last page from Chromium's performance log: (other hosts, failures)."""
+    other, failed = [], []
+    urls = {}
+    for entry in driver.get_log("performance"):
+        message = json.loads(entry["message"])["message"]
+        method, params = message["method"], message.get("params", {})
+        if method == "Network.requestWillBeSent":
+            url = params["request"]["url"]
+            urls[params["requestId"]] = url
+            if urlparse(url).scheme in ("http", "https", "ws", "wss") and not url.startswith(
+                origin
+            ):
+                other.append(url)
+        elif method == "Network.loadingFailed" and not params.get("canceled"):
+            failed.append(f"{urls.get(params['requestId'], '?')}: {params.get('errorText')}")
+        elif method == "Network.responseReceived" and params["response"]["status"] >= 400:
+            failed.append(f"{params['response']['url']}: HTTP {params['response']['status']}")
+    return other, failed
+
+
+def _visit(driver, url):
+    driver.get(url)
+    state = driver.execute_async_script(WAIT_FOR_PAGE)
+    report = driver.execute_script(INSPECT_PAGE)
+    report["mathjax"] = state
+    return report
+
+
+@pytest.fixture(scope="session")
+def visits(site, server, driver):
+    """Open every page once at desktop width (screenshot), then once at phone width."""
+    shutil.rmtree(SHOTS, ignore_errors=True)
+    driver.get_log("browser")
+    driver.get_log("performance")
+    results = {}
+    for page in page_paths(site):
+        driver.set_window_size(*DESKTOP)
+        report = _visit(driver, f"{server}/{page}")
+        report["console"] = [
+            e["message"] for e in driver.get_log("browser") if e["level"] == "SEVERE"
+        ]
+        report["other_hosts"], report["failed"] = _network(driver, server)
+        _screenshot(
+            driver, SHOTS / (page.replace("/", "__").removesuffix(".html") + ".png"), DESKTOP[0]
+        )
+        results[page] = report
+    driver.set_window_size(*PHONE)
+    for page in results:
+        phone = _visit(driver, f"{server}/{page}")
+        results[page]["phone_overflow"] = phone["overflow"]
+        driver.get_log("browser")
+        driver.get_log("performance")
+    chapter = next((p for p in results if p.startswith("chapters/")), "index.html")
+    _visit(driver, f"{server}/{chapter}")
+    _screenshot(driver, SHOTS / "phone__" / (chapter.replace("/", "__")[:-5] + ".png"), PHONE[0])
+    driver.set_window_size(*DESKTOP)
+    return results
+
+
+def _offenders(visits, key):
+    return {page: r[key] for page, r in visits.items() if r[key]}
+
+
+class TestEveryPage:
+    def test_site_has_the_pages(self, visits, site):
+        assert "search.html" in visits
+        assert is_redirect(site / "index.html") or "index.html" in visits
+        assert any(p.startswith("chapters/") for p in visits), sorted(visits)
+
+    def test_math_is_typeset(self, visits):
+        pages_with_math = [p for p, r in visits.items() if r["math_total"]]
+        assert pages_with_math, "no page has math: MathJax was never exercised"
+        assert not {
+            p: r["mathjax"] for p, r in visits.items() if r["mathjax"].startswith(("e", "M"))
+        }
+        assert not _offenders(visits, "math_untypeset")
+        assert not _offenders(visits, "math_errors")
+
+    def test_no_raw_tex_left(self, visits):
+        raw = {p: RAW_TEX.findall(r["prose"])[:5] for p, r in visits.items()}
+        assert not {p: found for p, found in raw.items() if found}
+
+    def test_images_load(self, visits):
+        assert not _offenders(visits, "broken_images")
+
+    def test_images_have_caption_or_alt(self, visits):
+        assert not _offenders(visits, "undescribed_images")
+
+    def test_no_console_errors(self, visits):
+        assert not _offenders(visits, "console")
+
+    def test_no_failed_requests(self, visits):
+        assert not _offenders(visits, "failed")
+
+    def test_no_request_to_another_host(self, visits):
+        assert not _offenders(visits, "other_hosts")
+
+    def test_fits_a_phone(self, visits):
+        assert not {p: r["phone_overflow"] for p, r in visits.items() if r["phone_overflow"] > 1}
+
+    def test_screenshots_kept(self, visits):
+        for page in visits:
+            shot = SHOTS / (page.replace("/", "__").removesuffix(".html") + ".png")
+            assert shot.stat().st_size > 1000, shot
+        assert list((SHOTS / "phone__").glob("*.png"))
+
+
+class TestLaunch:
+    def test_executable_pages_have_launch_buttons(self, visits):
+        executable = [p for p, r in visits.items() if r["executable"]]
+        assert executable, "no executable page"
+        missing = {}
+        for page in executable:
+            links = visits[page]["launch_links"]
+            kinds = {
+                k
+                for k in ("mybinder.org", "colab.research.google.com")
+                if any(k in u for u in links)
+            }
+            if kinds != {"mybinder.org", "colab.research.google.com"}:
+                missing[page] = links
+        assert not missing
+
+    def test_launch_links_open_files_of_the_repository(self, visits):
+        repo_url, branch = cn.read_repository(ROOT)
+        org_repo = urlparse(repo_url).path.strip("/")
+        bad = []
+        for page, report in visits.items():
+            for url in report["launch_links"]:
+                parsed = urlparse(url)
+                if "colab" in parsed.netloc:
+                    prefix = f"/github/{org_repo}/blob/{branch}/"
+                    assert parsed.path.startswith(prefix), url
+                    path = parsed.path.removeprefix(prefix)
+                else:
+                    query = parse_qs(parsed.query)
+                    assert f"/{org_repo}/{branch}" in parsed.path or query.get("branch") == [
+                        branch
+                    ], url
+                    path = re.sub(r"^(lab/)?tree/", "", query["urlpath"][0])
+                    path = path.removeprefix(f"{org_repo.split('/')[1]}/")
+                if not path.endswith(".ipynb") or not (ROOT / path).is_file():
+                    bad.append((page, url))
+        assert not bad
+
+    def test_notebook_download_offered(self, visits, site):
+        for page, report in visits.items():
+            if report["executable"]:
+                assert report["notebook_downloads"], page
+                for href in report["notebook_downloads"]:
+                    assert (site / urlparse(href).path.lstrip("/")).is_file(), href
+
+
+class TestSearch:
+    def test_search_finds_a_chapter(self, site, server, driver):
+        from selenium.webdriver.common.by import By
+        from selenium.webdriver.support.ui import WebDriverWait
+
+        driver.get(f"{server}/search.html?q=variance")
+        WebDriverWait(driver, 30).until(
+            lambda d: d.find_elements(By.CSS_SELECTOR, "#search-results ul.search li")
+        )
+        hrefs = [
+            a.get_attribute("href")
+            for a in driver.find_elements(By.CSS_SELECTOR, "#search-results ul.search li a")
+        ]
+        assert any("/chapters/" in h for h in hrefs), hrefs
+        errors = [e for e in driver.get_log("browser") if e["level"] == "SEVERE"]
+        assert not errors
+
+
+class TestEdition:
+    def test_every_page_names_one_edition(self, visits):
+        editions = {r["edition"] for r in visits.values()}
+        assert len(editions) == 1 and editions <= set(cn.EDITIONS), editions
+
+    def test_student_edition_shows_no_solution(self, visits, site):
+        edition = next(iter(visits.values()))["edition"]
+        lines = cn.solution_lines(ROOT)
+        markers = ["BEGIN SOLUTION", "END SOLUTION", "BEGIN HIDDEN TESTS"]
+        if edition == "student":
+            leaks = {
+                page: [s for s in lines + markers if s in r["all_text"]][:3]
+                for page, r in visits.items()
+            }
+            assert not {p: s for p, s in leaks.items() if s}
+            for path in site.rglob("*"):
+                if (
+                    path.suffix in (".html", ".ipynb", ".js", ".txt", ".md")
+                    and "mathjax" not in path.parts
+                ):
+                    text = path.read_text(errors="replace")
+                    assert not [s for s in lines + markers if s in text][:1], path
+        else:
+            hidden = [s for s in lines if any(s in r["all_text"] for r in visits.values())]
+            assert hidden == lines, "self-study edition lacks some solutions"
+            shown = [s for s in lines if any(s in r["visible_text"] for r in visits.values())]
+            assert not shown, "self-study solutions must stay folded until asked for"
