@@ -1,0 +1,366 @@
+"""The exercises and the grading pipeline, end to end.
+
+Fast tests (no kernel): the referee, feedback scrubbing, leak detection, the tamper scan, the
+tripwire. Tests marked ``grading`` start kernels: validation of every source and student
+notebook, drift of exercises/, and one whole instructor round on problem set 3 with a local
+filesystem exchange and four simulated students (correct, blank, partial, malicious).
+"""
+
+import copy
+import csv
+import os
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import nbformat
+import numpy as np
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from grading import REPO_ROOT, course, feedback, referee, scan
+
+SOLUTIONS = REPO_ROOT / "solutions"
+EXERCISES = REPO_ROOT / "exercises"
+SOURCE_NBS = sorted(SOLUTIONS.glob("*/*.ipynb"))
+IDS = [p.parent.name for p in SOURCE_NBS]
+
+
+def graded_cells(nb):
+    return [c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade")]
+
+
+# ------------------------------------------------------------------------------ fast checks
+
+
+class TestNotebookStructure:
+    @pytest.mark.parametrize("path", SOURCE_NBS, ids=IDS)
+    def test_parts_declare_their_points(self, path):
+        """Every '## Part X (N points)' heading equals the points of its graded cells."""
+        nb = nbformat.read(path, 4)
+        parts = course.part_of_cells(nb)
+        points = {}
+        for cell in graded_cells(nb):
+            meta = cell.metadata.nbgrader
+            points[parts[meta.grade_id]] = points.get(parts[meta.grade_id], 0) + meta.points
+        assert len(points) >= 4
+        for title, total in points.items():
+            declared = int(title.split("(")[1].split()[0])
+            assert declared == total, title
+
+    @pytest.mark.parametrize("path", SOURCE_NBS, ids=IDS)
+    def test_every_graded_cell_has_hidden_or_visible_test_and_unique_id(self, path):
+        nb = nbformat.read(path, 4)
+        ids = [c.metadata.nbgrader.grade_id for c in graded_cells(nb)]
+        assert len(ids) == len(set(ids))
+        assert all(i.startswith("test_") for i in ids)
+        assert sum("### BEGIN HIDDEN TESTS" in c.source for c in graded_cells(nb)) >= 4
+        assert not any(c.get("outputs") for c in nb.cells if c.cell_type == "code")
+
+    def test_every_seed_problem_is_an_exercise(self):
+        """Worked examples 1-3 and practice problems 1-5 of seed 003 all appear."""
+        text = "\n".join(
+            c.source
+            for p in SOURCE_NBS
+            for c in nbformat.read(p, 4).cells
+            if c.cell_type == "markdown"
+        )
+        for label in ["worked example 1", "worked example 2", "worked example 3"] + [
+            f"practice problem {k}" for k in range(1, 6)
+        ]:
+            assert label in text.lower(), label
+
+
+class TestReferee:
+    def test_agreeing_function_passes(self):
+        rng = np.random.default_rng(0)
+        cases = [(rng.normal(size=(7, 3)),), (rng.normal(size=(5,)).astype(np.float32),)]
+        referee.agree(lambda x: ((x - x.mean(0)) ** 2).mean(0), "bnlab.moments.var", cases)
+
+    def test_wrong_ddof_and_wrong_dtype_fail(self):
+        x = np.random.default_rng(1).normal(size=(6, 2))
+        with pytest.raises(AssertionError, match="relative error"):
+            referee.agree(lambda x: x.var(0, ddof=1), "bnlab.moments.var", [(x,)])
+        with pytest.raises(AssertionError, match="dtype float64, expected float32"):
+            referee.agree(
+                lambda x: x.astype(np.float64).var(0),
+                "bnlab.moments.var",
+                [(x.astype(np.float32),)],
+            )
+
+    def test_expected_error_must_be_raised(self):
+        with pytest.raises(AssertionError, match="expected ValueError"):
+            referee.agree(lambda x: x.var(0), "bnlab.moments.var", [((np.ones(3),), {"ddof": 3})])
+
+    def test_patched_reference_in_this_process_does_not_matter(self, monkeypatch):
+        import bnlab.moments
+
+        monkeypatch.setattr(bnlab.moments, "var", lambda x, axis=0, ddof=0: x.sum(0))
+        monkeypatch.setattr(np.testing, "assert_allclose", lambda *a, **k: None)
+        x = np.random.default_rng(2).normal(size=(4, 2))
+        with pytest.raises(AssertionError, match="relative error"):
+            referee.agree(lambda x: x.sum(0), "bnlab.moments.var", [(x,)])
+
+    def test_output_objects_are_not_unpickled(self):
+        class Evil(np.ndarray):
+            def __reduce__(self):
+                return (os.system, ("echo pwned",))
+
+        x = np.ones((3, 1))
+        # an ndarray subclass is converted to a plain array; no pickle crosses the channel
+        referee.agree(lambda x: np.zeros(1).view(Evil), "bnlab.moments.var", [(x,)])
+
+    def test_choice_and_number(self):
+        referee.expect_choice(" b ", "B")
+        with pytest.raises(AssertionError):
+            referee.expect_choice("A", "B")
+
+        class Liar(str):
+            def __eq__(self, other):
+                return True
+
+        with pytest.raises(AssertionError, match="must be a string"):
+            referee.expect_choice(Liar("A"), "B")
+        referee.expect_number(0.5, 0.5)
+        with pytest.raises(AssertionError):
+            referee.expect_number(0.25, 0.5)
+
+
+class TestFeedbackAndLeaks:
+    def test_strip_hidden(self):
+        src = "assert f(1) == 1\n### BEGIN HIDDEN TESTS\nsecret = 42\n### END HIDDEN TESTS\nok()"
+        out = feedback.strip_hidden(src)
+        assert "secret" not in out and "assert f(1) == 1" in out and "ok()" in out
+
+    def test_leak_detected(self):
+        src = nbformat.read(SOLUTIONS / "ps3_bn_forward" / "bn_forward.ipynb", 4)
+        ex = nbformat.read(EXERCISES / "ps3_bn_forward" / "bn_forward.ipynb", 4)
+        assert course.leaks(ex, src) == []
+        leaked = copy.deepcopy(ex)
+        cell = next(c for c in leaked.cells if c.get("id") == "mean_square")
+        cell.source = cell.source.replace("raise NotImplementedError()", "return var / (var + eps)")
+        assert any("protected line" in m for m in course.leaks(leaked, src))
+
+    def test_scan_flags_tampering_not_honest_answers(self, tmp_path):
+        nb = nbformat.read(SOLUTIONS / "ps1_moments" / "moments.ipynb", 4)
+        path = tmp_path / "honest.ipynb"
+        nbformat.write(nb, path)
+        assert scan.scan_notebook(path) == []
+        nb.cells.insert(2, nbformat.v4.new_code_cell("import bnlab\nnp.allclose = lambda *a: True"))
+        nbformat.write(nb, path)
+        found = " ".join(m for _, m in scan.scan_notebook(path))
+        assert "reference package" in found and "assigns an attribute" in found
+
+    def test_tripwire_restores(self, tmp_path):
+        (tmp_path / "d").mkdir()
+        f = tmp_path / "d" / "a.txt"
+        f.write_text("trusted")
+        wire = course.Tripwire([tmp_path / "d"])
+        f.write_text("changed")
+        (tmp_path / "d" / "b.txt").write_text("planted")
+        changed = wire.restore()
+        assert len(changed) == 2 and f.read_text() == "trusted"
+        assert not (tmp_path / "d" / "b.txt").exists()
+
+
+# ------------------------------------------------------------------------- kernels (slower)
+
+
+def nbgrader(root, *args, check=True):
+    return course.run_nbgrader(root, *args, check=check, timeout=900)
+
+
+@pytest.mark.grading
+def test_exercises_are_generated_and_leak_nothing():
+    assert course.check() == []
+
+
+@pytest.mark.grading
+def test_source_notebooks_pass_and_student_versions_fail_every_test(tmp_path):
+    """nbgrader validate on every solution, and validate --invert on every student version."""
+    root = course.write_config(tmp_path / "course")
+    for path in SOURCE_NBS:
+        out = nbgrader(root, "validate", str(path)).stdout
+        assert "Success! Your notebook passes all the tests." in out, out[-2000:]
+        release = EXERCISES / path.relative_to(SOLUTIONS)
+        out = nbgrader(root, "validate", "--invert", str(release)).stdout
+        assert "Success! The notebook does not pass any tests." in out, out[-2000:]
+
+
+# ---- the simulated class for problem set 3 (15 points)
+
+A = "ps3_bn_forward"
+NB = "bn_forward.ipynb"
+
+
+def _fill(release, source, ids):
+    """The release notebook with the solution cells `ids` copied from the source."""
+    nb = copy.deepcopy(release)
+    sols = {c.id: c.source for c in source.cells}
+    for cell in nb.cells:
+        if cell.get("id") in ids:
+            cell.source = sols[cell.id]
+    return nb
+
+
+def _mallory(release, source, master_db):
+    """Correct answers for parts A, C, D; a wrong forward pass hidden behind patches of bnlab and
+    numpy; a wrong quiz answer behind a redefined helper; a deleted and an edited test cell; an
+    endless loop; a huge allocation; and writes to the instructor's gradebook."""
+    nb = _fill(release, source, {"normalize", "undo", "mean_square", "quiz"})
+    attack = """
+import sqlite3, glob, os
+import bnlab.batchnorm, numpy.testing
+try:
+    bnlab.batchnorm.forward = lambda x, g, b, eps=1e-5: (x, None)
+except AttributeError as e:
+    print("blocked:", e)
+try:
+    np.allclose = lambda *a, **k: True
+except AttributeError as e:
+    print("blocked:", e)
+numpy.testing.assert_allclose = lambda *a, **k: None
+"""
+    gradebook_attack = f"""
+for db in glob.glob("../../../gradebook.db") + [{str(master_db)!r}]:
+    con = sqlite3.connect(db)
+    con.execute("UPDATE grade SET manual_score = 99")
+    con.execute("DELETE FROM student WHERE id = 'alice'")
+    con.commit()
+"""
+    for cell in nb.cells:
+        if cell.get("id") == "bn_forward":
+            cell.source = "def bn_forward(x, gamma, beta, eps=1e-5):\n    return x.copy()\n"
+        if cell.get("id") == "quiz":
+            cell.source = (
+                'answer_learnable = "B"\nanswer_output = "C"\n'
+                "def expect_choice(*a, **k):\n    return None\n"
+                "def agree(*a, **k):\n    return None\n"
+            )
+        if cell.get("id") == "test_bn_forward_reference":
+            cell.source = "pass"
+    nb.cells = [c for c in nb.cells if c.get("id") != "test_normalize_sanity"]
+    at = next(i for i, c in enumerate(nb.cells) if c.get("id") == "imports") + 1
+    nb.cells[at:at] = [
+        nbformat.v4.new_code_cell(attack),
+        nbformat.v4.new_code_cell(gradebook_attack),
+        nbformat.v4.new_code_cell("big = np.empty(3 * 2**30 // 8)\nbig[:] = 1.0"),
+        nbformat.v4.new_code_cell("while True:\n    pass"),
+        nbformat.v4.new_code_cell("raise RuntimeError('a cell that raises')"),
+    ]
+    for c in nb.cells[at : at + 5]:
+        c.id = f"mallory-{nb.cells.index(c)}"
+    return nb
+
+
+EXPECTED = {
+    "alice": 15.0,  # complete solutions
+    "bob": 0.0,  # blank: the student version as released
+    "carol": 6.0,  # parts A (3) and D (3) only
+    "mallory": 10.0,  # A 3 + B 0 + C 3 + D 3 + E 1
+}
+
+
+@pytest.mark.grading
+def test_instructor_round_end_to_end(tmp_path, monkeypatch):
+    monkeypatch.setenv("BNLAB_CELL_TIMEOUT", "8")
+    root = course.write_config(tmp_path / "course")
+    exchange = tmp_path / "exchange"
+    exchange.mkdir()
+    ex = [f"--Exchange.root={exchange}"]
+    import shutil
+
+    shutil.copytree(SOLUTIONS / A, root / "solutions" / A)
+    nbgrader(root, "generate_assignment", A, "--force")
+    nbgrader(root, "release_assignment", A, *ex)
+    for s in EXPECTED:
+        nbgrader(root, "db", "student", "add", s)
+
+    source = nbformat.read(SOLUTIONS / A / NB, 4)
+    release = nbformat.read(root / "exercises" / A / NB, 4)
+    notebooks = {
+        "alice": _fill(release, source, {c.id for c in source.cells}),
+        "bob": release,
+        "carol": _fill(release, source, {"normalize", "mean_square"}),
+        "mallory": _mallory(release, source, root / "gradebook.db"),
+    }
+    for s, nb in notebooks.items():
+        home = tmp_path / f"home_{s}"
+        home.mkdir()
+        cache = [f"--Exchange.cache={tmp_path / ('cache_' + s)}"]
+        student = ["--CourseDirectory.course_id=bn-course", *ex, *cache]
+        subprocess.run(
+            [course.nbgrader_bin(), "fetch_assignment", A, *student],
+            cwd=home,
+            check=True,
+            capture_output=True,
+        )
+        nbformat.write(nb, home / A / NB)
+        subprocess.run(
+            [course.nbgrader_bin(), "submit", A, f"--student={s}", *student],
+            cwd=home,
+            check=True,
+            capture_output=True,
+        )
+    nbgrader(root, "collect", A, *ex)
+    assert sorted(p.name for p in (root / "submitted").iterdir()) == sorted(EXPECTED)
+
+    results = {r.student: r for r in course.autograde(A, root, timeout=600)}
+    for s, total in EXPECTED.items():
+        assert results[s].total == total, (s, results[s].scores, results[s].incidents)
+    assert any("gradebook.db" in i for i in results["mallory"].incidents)
+    graded = (root / "autograded" / "mallory" / A / NB).read_text()
+    assert "MemoryError" in graded and "CellTimeoutError" in graded and "blocked:" in graded
+
+    # the gradebook holds exactly the scores the notebooks earned, nobody else's were touched
+    con = sqlite3.connect(root / "gradebook.db")
+    assert (
+        con.execute("SELECT count(*) FROM grade WHERE manual_score IS NOT NULL").fetchone()[0] == 0
+    )
+    assert {r[0] for r in con.execute("SELECT id FROM student")} == set(EXPECTED)
+    con.close()
+
+    nbgrader(root, "generate_feedback", A)
+    nbgrader(root, "release_feedback", A, *ex)
+    home = tmp_path / "home_mallory"
+    subprocess.run(
+        [
+            course.nbgrader_bin(),
+            "fetch_feedback",
+            A,
+            "--student=mallory",
+            "--CourseDirectory.course_id=bn-course",
+            *ex,
+            f"--Exchange.cache={tmp_path / 'cache_mallory'}",
+        ],
+        cwd=home,
+        check=True,
+        capture_output=True,
+    )
+    html = "\n".join(p.read_text() for p in (home / A / "feedback").rglob("*.html"))
+    assert html, "no feedback fetched"
+    for secret in ["default_rng(32)", "expect_choice(answer_output", "BEGIN HIDDEN TESTS"]:
+        assert secret not in html
+
+    nbgrader(root, "export", f"--to={tmp_path / 'grades.csv'}")
+    with open(tmp_path / "grades.csv") as f:
+        rows = {r["student_id"]: float(r["score"]) for r in csv.DictReader(f)}
+    assert rows == EXPECTED
+
+
+@pytest.mark.grading
+def test_selfgrade_prints_score_per_part(tmp_path):
+    nb = nbformat.read(EXERCISES / "ps1_moments" / "moments.ipynb", 4)
+    src = nbformat.read(SOLUTIONS / "ps1_moments" / "moments.ipynb", 4)
+    nbformat.write(_fill(nb, src, {"expectation", "two_pass_var"}), tmp_path / "moments.ipynb")
+    out = subprocess.run(
+        [sys.executable, "-m", "grading", "selfgrade", str(tmp_path / "moments.ipynb")],
+        cwd=REPO_ROOT,
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+    assert "2.0 /  2.0  moments: Part A" in out and "4.0 /  4.0  moments: Part B" in out
+    assert "0.0 /  3.0  moments: Part C" in out and "6.0 / 16.0  total" in out
