@@ -293,10 +293,12 @@ def write_exercise_pages(edition, root=ROOT):
     ]
 
 
-def solution_lines(root=ROOT, min_length=12):
+def solution_lines(root=ROOT, min_length=12, regions=(SOLUTION_MARKERS, HIDDEN_MARKERS)):
     """Lines of solution code and hidden tests that the student edition must never show.
 
-    Lines that also occur in the release (a shared ``return y`` or an import) are left out.
+    ``regions`` are the (begin, end) marker pairs to collect from; lines shorter than
+    ``min_length`` or that also occur in the release (an import, a shared ``return y``) are
+    left out.
     """
     lines = set()
     release_text = "\n".join(
@@ -306,7 +308,7 @@ def solution_lines(root=ROOT, min_length=12):
         if path.suffix not in (".ipynb", ".md") or ".ipynb_checkpoints" in path.parts:
             continue
         for cell in jupytext.read(path).cells:
-            for begin, end in (SOLUTION_MARKERS, HIDDEN_MARKERS):
+            for begin, end in regions:
                 inside = False
                 for line in cell.source.splitlines():
                     if line.strip() == begin:
