@@ -45,6 +45,14 @@ def use_light_mode(app, config):
     config.html_context.setdefault("default_mode", "light")
 
 
+def add_chapter_times(app, config):
+    """``{{ chapter_times }}`` on any page: the chapters and how long each one takes."""
+    config.myst_substitutions = {
+        **config.myst_substitutions,
+        "chapter_times": course_notebooks.chapter_times_table(app.srcdir, prefix="/"),
+    }
+
+
 def select_edition(app, config):
     """Fix the edition and write its exercise pages before the table of contents is read."""
     edition = os.environ.get(EDITION_ENV) or config.bnlab_edition
@@ -115,6 +123,7 @@ def setup(app):
     app.add_config_value("bnlab_edition", "student", "env", [str])
     app.connect("config-inited", use_offline_mathjax)
     app.connect("config-inited", use_light_mode)
+    app.connect("config-inited", add_chapter_times)
     app.connect("config-inited", select_edition, priority=100)
     app.connect("html-page-context", point_launch_buttons_at_notebooks, priority=600)
     app.connect("html-page-context", add_edition_meta)
