@@ -77,9 +77,17 @@ def point_launch_buttons_at_notebooks(app, pagename, templatename, context, doct
     source = Path(app.env.doc2path(pagename))
     suffix = ".ipynb" if source.with_suffix(".ipynb").exists() else source.suffix
     target = course_notebooks.launch_path(pagename, app.srcdir)
-    if target is None or not (Path(app.srcdir) / target).is_file():
+    if target is None:
+        # Only chapters and exercises have a notebook form; the browser test asks for one on
+        # every executable page, so a new kind of executable page shows up there.
+        logger.info("[bnlab] no notebook form for %s: no launch buttons", pagename)
+        for group in groups:
+            buttons.remove(group)
+        return
+    if not (Path(app.srcdir) / target).is_file():
         logger.warning(
-            "[bnlab] page %s has launch buttons but no notebook to open (%s); run `make notebooks`",
+            "[bnlab] launch buttons of %s would open %s, which does not exist; "
+            "run `make notebooks`",
             pagename,
             target,
             location=pagename,

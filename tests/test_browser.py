@@ -233,6 +233,11 @@ def _visit(driver, url):
 @pytest.fixture(scope="session")
 def visits(site, server, driver):
     """Open every page once at desktop width (screenshot), then once at phone width."""
+    with FileLock(str(SITE.parent / ".browser-test.lock")):
+        return _visit_all(site, server, driver)
+
+
+def _visit_all(site, server, driver):
     shutil.rmtree(SHOTS, ignore_errors=True)
     driver.get_log("browser")
     driver.get_log("performance")
