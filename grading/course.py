@@ -19,6 +19,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -358,10 +359,12 @@ def _record(gradebook_url, result, timestamp=None):
     with Gradebook(gradebook_url) as gb:
         gb.update_or_create_student(result.student)
         try:
-            gb.remove_submission(result.assignment, result.student)
+            submission = gb.find_submission(result.assignment, result.student)
         except MissingEntry:
-            pass
-        submission = gb.add_submission(result.assignment, result.student)
+            # nbgrader 0.9 with SQLAlchemy 2.x warns about its own autoflush here (harmless)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                submission = gb.add_submission(result.assignment, result.student)
         if timestamp:
             from nbgrader.utils import parse_utc
 

@@ -206,7 +206,7 @@ def _fill(release, source, ids):
 
 
 def _mallory(release, source, master_db):
-    """Correct answers for parts A, C, D; a wrong forward pass hidden behind patches of bnlab and
+    """Correct code for parts A, C, D; a wrong forward pass hidden behind patches of bnlab and
     numpy; a wrong quiz answer behind a redefined helper; a deleted and an edited test cell; an
     endless loop; a huge allocation; and writes to the instructor's gradebook."""
     nb = _fill(release, source, {"normalize", "undo", "mean_square", "quiz"})
@@ -259,7 +259,9 @@ EXPECTED = {
     "alice": 15.0,  # complete solutions
     "bob": 0.0,  # blank: the student version as released
     "carol": 6.0,  # parts A (3) and D (3) only
-    "mallory": 10.0,  # A 3 + B 0 + C 3 + D 3 + E 1
+    # A 3 + B 0 + C 1 + D 3 + E 1: part C uses her (identity) forward pass, so only the visible
+    # undo test passes; worked example 2 and the hidden undo test fail, as they should
+    "mallory": 8.0,
 }
 
 
