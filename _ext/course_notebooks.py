@@ -296,14 +296,16 @@ def write_exercise_pages(edition, root=ROOT):
 def solution_lines(root=ROOT, min_length=12, regions=(SOLUTION_MARKERS, HIDDEN_MARKERS)):
     """Lines of solution code and hidden tests that the student edition must never show.
 
-    ``regions`` are the (begin, end) marker pairs to collect from; lines shorter than
-    ``min_length`` or that also occur in the release (an import, a shared ``return y``) are
-    left out.
+    ``regions`` are the (begin, end) marker pairs to collect from. Lines shorter than
+    ``min_length`` are left out, and so are lines that are public anyway: those that occur in
+    the release (an import, a shared ``return y``), in a chapter or in the package ``src/``
+    (the chapters show the reference implementation that some exercises rebuild).
     """
     lines = set()
-    release_text = "\n".join(
-        p.read_text() for p in sorted((Path(root) / EXERCISES).rglob("*.ipynb"))
-    )
+    public = [p.read_text() for p in sorted((Path(root) / EXERCISES).rglob("*.ipynb"))]
+    public += [p.read_text() for p in chapter_sources(root)]
+    public += [p.read_text() for p in sorted((Path(root) / "src").rglob("*.py"))]
+    public_text = "\n".join(public)
     for path in sorted((Path(root) / SOLUTIONS).rglob("*")):
         if path.suffix not in (".ipynb", ".md") or ".ipynb_checkpoints" in path.parts:
             continue
@@ -317,7 +319,11 @@ def solution_lines(root=ROOT, min_length=12, regions=(SOLUTION_MARKERS, HIDDEN_M
                         inside = False
                     elif inside and len(line.strip()) >= min_length:
                         lines.add(line.strip())
-    return sorted(line for line in lines if json.dumps(line)[1:-1] not in release_text)
+    return sorted(
+        line
+        for line in lines
+        if line not in public_text and json.dumps(line)[1:-1] not in public_text
+    )
 
 
 WORDS_PER_MINUTE = 120
