@@ -6,7 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: book test test-fast lint lock clean browser-deps
+.PHONY: venv book book-self-study notebooks test test-fast lint lock clean browser-deps
 
 $(STAMP): requirements.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -16,8 +16,17 @@ $(STAMP): requirements.txt pyproject.toml
 
 venv: $(STAMP)
 
-book: $(STAMP)
+# The notebook forms of the chapters (notebooks/, what Colab/Binder open) are generated.
+notebooks: $(STAMP)
+	$(BIN)/python _ext/course_notebooks.py
+
+book: $(STAMP) notebooks
 	$(BIN)/jupyter-book build . --warningiserror --nitpick --keep-going
+
+# The self-study edition: the same book with the exercises' solutions revealed on demand.
+book-self-study: $(STAMP) notebooks
+	BNLAB_EDITION=self-study $(BIN)/jupyter-book build . --path-output _build/self-study \
+	  --warningiserror --nitpick --keep-going
 
 # Debian's Chromium and its driver for the browser test (installed only when missing).
 browser-deps:
@@ -29,7 +38,7 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check src tests
 
 test: $(STAMP) browser-deps lint
-	$(BIN)/python -m pytest -n 2
+	$(BIN)/python -m pytest -n 2 --dist loadfile
 
 test-fast: $(STAMP)
 	$(BIN)/python -m pytest -m "not book and not grading and not browser"

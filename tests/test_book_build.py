@@ -23,6 +23,8 @@ def build_with_page(tmp_path, code):
     book.mkdir()
     for name in ("_config.yml", "references.bib", "intro.md"):
         shutil.copy(ROOT / name, book / name)
+    for folder in ("_ext", "_static"):
+        shutil.copytree(ROOT / folder, book / folder)
     (book / "_toc.yml").write_text("format: jb-book\nroot: intro\nchapters:\n  - file: probe\n")
     (book / "probe.md").write_text(
         f"---{HEADER}---\n\n# Probe\n\n```{{code-cell}} ipython3\n{code}\n```\n"
