@@ -291,8 +291,8 @@ def grade_in_scratch(source_dir, submission_dir, student, *, timeout=1800, keep=
             gb.update_or_create_student(student)
         sub = course / "submitted" / student / name
         sub.mkdir(parents=True)
-        for f in submission_dir.iterdir():
-            if f.is_file() and (f.suffix == ".ipynb" or f.name == "timestamp.txt"):
+        for f in submission_dir.iterdir():  # notebooks, timestamp.txt, submission_secret.txt
+            if f.is_file():
                 shutil.copy2(f, sub / f.name)
         proc = run_nbgrader(
             course, "autograde", name, "--student", student, "--force", timeout=timeout, check=False
@@ -328,8 +328,11 @@ def _template(source_dir):
     if key not in _TEMPLATES:
         tmp = tempfile.TemporaryDirectory(prefix="bn-template-")
         course = write_config(Path(tmp.name) / "course")
-        shutil.copytree(source_dir, course / "solutions" / source_dir.name,
-                        ignore=shutil.ignore_patterns(".ipynb_checkpoints"))
+        shutil.copytree(
+            source_dir,
+            course / "solutions" / source_dir.name,
+            ignore=shutil.ignore_patterns(".ipynb_checkpoints"),
+        )
         run_nbgrader(course, "generate_assignment", source_dir.name, "--force")
         _TEMPLATES[key] = (tmp, course)
     return _TEMPLATES[key][1]

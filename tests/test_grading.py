@@ -178,15 +178,15 @@ def test_exercises_are_generated_and_leak_nothing():
 
 
 @pytest.mark.grading
-def test_source_notebooks_pass_and_student_versions_fail_every_test(tmp_path):
-    """nbgrader validate on every solution, and validate --invert on every student version."""
+@pytest.mark.parametrize("path", SOURCE_NBS, ids=IDS)
+def test_source_passes_and_student_version_fails_every_test(path, tmp_path):
+    """nbgrader validate on the solution, and validate --invert on the student version."""
     root = course.write_config(tmp_path / "course")
-    for path in SOURCE_NBS:
-        out = nbgrader(root, "validate", str(path)).stdout
-        assert "Success! Your notebook passes all the tests." in out, out[-2000:]
-        release = EXERCISES / path.relative_to(SOLUTIONS)
-        out = nbgrader(root, "validate", "--invert", str(release)).stdout
-        assert "Success! The notebook does not pass any tests." in out, out[-2000:]
+    out = nbgrader(root, "validate", str(path)).stdout
+    assert "Success! Your notebook passes all the tests." in out, out[-2000:]
+    release = EXERCISES / path.relative_to(SOLUTIONS)
+    out = nbgrader(root, "validate", "--invert", str(release)).stdout
+    assert "Success! The notebook does not pass any tests." in out, out[-2000:]
 
 
 # ---- the simulated class for problem set 3 (15 points)
