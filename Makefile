@@ -6,7 +6,8 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: venv book book-self-study notebooks test test-fast lint lock clean browser-deps
+.PHONY: venv book book-self-study notebooks exercises check-exercises grade autograde bench \
+        test test-fast lint lock clean browser-deps
 
 $(STAMP): requirements.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -27,6 +28,25 @@ book: $(STAMP) notebooks
 book-self-study: $(STAMP) notebooks
 	BNLAB_EDITION=self-study $(BIN)/jupyter-book build . --path-output _build/self-study \
 	  --warningiserror --nitpick --keep-going
+
+# Exercises: exercises/ (student versions) is generated from solutions/ (the nbgrader source).
+exercises: $(STAMP)
+	$(BIN)/python -m grading generate
+
+check-exercises: $(STAMP)
+	$(BIN)/python -m grading check
+
+# A learner grades a finished notebook with the hidden tests: make grade NB=exercises/ps1_moments/moments.ipynb
+grade: $(STAMP)
+	$(BIN)/python -m grading selfgrade $(NB)
+
+# An instructor autogrades every collected submission of one assignment: make autograde A=ps1_moments
+autograde: $(STAMP)
+	$(BIN)/python -m grading autograde $(A)
+
+# Benchmarks: book, grading and kernels, printed and written to _build/benchmarks.json.
+bench: $(STAMP)
+	cd benchmarks && ../$(BIN)/python run.py --out ../_build/benchmarks.json
 
 # Debian's Chromium and its driver for the browser test (installed only when missing).
 browser-deps:
