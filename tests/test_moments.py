@@ -6,6 +6,7 @@ from hypothesis import strategies as st
 
 from bnlab.moments import (
     RunningMoments,
+    combine_moments,
     corr,
     cov,
     kurtosis,
@@ -266,6 +267,22 @@ class TestRunningMoments:
     def test_bad_constructor_arguments_raise(self, kwargs, error, match):
         with pytest.raises(error, match=match):
             RunningMoments(**kwargs)
+
+
+class TestCombineMoments:
+    @pytest.mark.parametrize("split", [1, 5, 17])
+    def test_equals_statistics_of_the_union(self, split):
+        x = np.random.default_rng(0).standard_normal((20, 3)) * 4 + 7
+        a, b = x[:split], x[split:]
+
+        def stats(z):
+            return len(z), z.mean(axis=0), ((z - z.mean(axis=0)) ** 2).sum(axis=0)
+
+        n, mean, m2 = combine_moments(*stats(a), *stats(b))
+        n_all, mean_all, m2_all = stats(x)
+        assert n == n_all
+        np.testing.assert_allclose(mean, mean_all, rtol=1e-14)
+        np.testing.assert_allclose(m2, m2_all, rtol=1e-13)
 
 
 class TestCov:

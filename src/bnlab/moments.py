@@ -229,11 +229,10 @@ class RunningMoments:
         return self
 
     def _combine(self, n_b, mean_b, m2_b):
-        n_a, n = self.count, self.count + n_b
-        delta = mean_b - self.mean.astype(ACC)
-        self.mean = (self.mean + delta * (n_b / n)).astype(self.dtype)
-        self.m2 = (self.m2 + m2_b + delta**2 * (n_a * n_b / n)).astype(self.dtype)
-        self.count = n
+        n, mean, m2 = combine_moments(
+            self.count, self.mean.astype(ACC), self.m2.astype(ACC), n_b, mean_b, m2_b
+        )
+        self.count, self.mean, self.m2 = n, mean.astype(self.dtype), m2.astype(self.dtype)
 
     def var(self, ddof=0):
         """Variance ``m2 / (count - ddof)``, an ndarray of `shape`.
@@ -245,6 +244,45 @@ class RunningMoments:
         """
         ddof = _ddof(ddof, self.count)
         return (self.m2 / (self.count - ddof)).astype(self.dtype)
+
+
+def combine_moments(n_a, mean_a, m2_a, n_b, mean_b, m2_b):
+    """Count, mean and sum of squared deviations of two batches taken together.
+
+    Parameters
+    ----------
+    n_a, n_b : int
+        Number of observations in each batch; at least one of them positive.
+    mean_a, mean_b : ndarray or float
+        Mean of each batch (same shape).
+    m2_a, m2_b : ndarray or float
+        Sum of squared deviations from its own mean, of each batch.
+
+    Returns
+    -------
+    n : int
+    mean, m2 : ndarray or float
+        The statistics of the union, as if computed from all ``n_a + n_b`` values at once.
+
+    Notes
+    -----
+    With ``n = n_a + n_b`` and ``delta = mean_b - mean_a`` (Chan, Golub and LeVeque)::
+
+        mean = mean_a + delta * n_b / n
+        m2   = m2_a + m2_b + delta**2 * n_a * n_b / n
+
+    For ``n_b = 1`` (and ``m2_b = 0``) this is Welford's one-pass update. It is exact, so
+    statistics computed on separate devices can be merged without losing anything (what a
+    synchronized BN has to do). Derived in chapter 1.
+
+    Examples
+    --------
+    >>> combine_moments(2, 1.5, 0.5, 2, 3.5, 0.5)   # [1, 2] and [3, 4]
+    (4, 2.5, 5.0)
+    """
+    n = n_a + n_b
+    delta = mean_b - mean_a
+    return n, mean_a + delta * (n_b / n), m2_a + m2_b + delta**2 * (n_a * n_b / n)
 
 
 def cov(X, ddof=1):
