@@ -57,7 +57,7 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check src tests
 
-test: $(STAMP) browser-deps lint
+test: $(STAMP) browser-deps lint book
 	$(BIN)/python -m pytest -n 2 --dist loadfile
 
 test-fast: $(STAMP)
