@@ -4,6 +4,7 @@ generate               regenerate exercises/ from solutions/ (nbgrader generate_
 check                  fail if exercises/ drifted from solutions/ or leaks a solution/hidden test
 selfgrade NOTEBOOK     grade your own finished notebook with the hidden tests, score per part
 autograde ASSIGNMENT   instructor: grade every collected submission, each in isolation
+                       (--workers N: N at a time, see the instructor guide)
 scan PATH...           instructor: list code in submissions that tampers with grading
 """
 
@@ -38,6 +39,13 @@ def main(argv=None):
     p.add_argument("--root", default=str(REPO_ROOT))
     p.add_argument("--student", action="append")
     p.add_argument("--timeout", type=int, default=1800, help="seconds per submission")
+    p.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="grade this many submissions at a time (only with sandboxed kernels or a trusted "
+        "class: concurrent kernels can reach each other's scratch course)",
+    )
     p = sub.add_parser("scan")
     p.add_argument("paths", nargs="+")
     args = parser.parse_args(argv)
@@ -56,7 +64,11 @@ def main(argv=None):
         _print_result(result)
     elif args.command == "autograde":
         for result in course.autograde(
-            args.assignment, Path(args.root), students=args.student, timeout=args.timeout
+            args.assignment,
+            Path(args.root),
+            students=args.student,
+            timeout=args.timeout,
+            workers=args.workers,
         ):
             print(f"{result.student}:")
             _print_result(result)

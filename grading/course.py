@@ -13,6 +13,7 @@ each student and restores any byte the student's code changed.
 """
 
 import json
+import logging
 import os
 import shutil
 import signal
@@ -381,39 +382,96 @@ def _record(gradebook_url, result, timestamp=None):
         gb.db.commit()
 
 
-def autograde(name, root=REPO_ROOT, *, students=None, timeout=1800):
+def autograde(name, root=REPO_ROOT, *, students=None, timeout=1800, workers=1):
     """Autograde every collected submission of assignment `name` in course `root`, each in
-    isolation, and record the scores in ``root/gradebook.db``. Returns a list of Results."""
-    from nbgrader.api import Gradebook
+    isolation, and record the scores in ``root/gradebook.db``. Returns a list of Results.
 
+    With ``workers > 1`` that many submissions are graded at the same time, each still in its
+    own scratch course; the instructor's gradebook is written only after every kernel of the
+    batch has exited, in the same order, so the gradebook ends up identical. One tripwire then
+    guards the whole batch: if it fires, nobody can tell which concurrent kernel did it, so the
+    batch is graded again one submission at a time (which names the culprit). Concurrent kernels
+    run as the same user and can reach each other's scratch course: use ``workers > 1`` only
+    when kernels are sandboxed or the class is trusted (see the instructor guide).
+    """
     root = Path(root)
-    source_dir = root / "solutions" / name
     db_path = root / "gradebook.db"
     if not db_path.exists():
         run_nbgrader(root, "db", "assignment", "add", name)
     submitted = sorted(p.parent.name for p in (root / "submitted").glob(f"*/{name}") if p.is_dir())
+    todo = list(students or submitted)
+    if workers > 1 and len(todo) > 1:
+        return _autograde_parallel(name, root, todo, timeout, workers)
     results = []
-    for student in students or submitted:
-        sub = root / "submitted" / student / name
-        with Gradebook(f"sqlite:///{db_path}") as gb:
-            try:
-                gb.find_assignment(name)
-            except Exception:  # noqa: BLE001 - MissingEntry: the assignment is new
-                gb.update_or_create_assignment(name)
-        # the gradebook needs the notebook and cell definitions: generate once, in place
-        _ensure_assignment_in_gradebook(root, name)
-        wire = Tripwire([db_path, source_dir, REPO_ROOT / "grading", REPO_ROOT / "src" / "bnlab"])
-        result = grade_in_scratch(
-            source_dir, sub, student, timeout=timeout, keep=root / "autograded" / student / name
-        )
+    for student in todo:
+        _prepare_gradebook(root, name)
+        wire = Tripwire(_trusted_paths(root, name))
+        result = _grade_collected(root, name, student, timeout)
         changed = wire.restore()
         if changed:
             result.incidents.append("changed trusted files, restored: " + ", ".join(changed))
-        ts_file = sub / "timestamp.txt"
-        timestamp = ts_file.read_text().strip() if ts_file.exists() else None
-        _record(f"sqlite:///{db_path}", result, timestamp)
+        _record_collected(root, name, result)
         results.append(result)
     return results
+
+
+def _autograde_parallel(name, root, students, timeout, workers):
+    from concurrent.futures import ThreadPoolExecutor
+
+    _prepare_gradebook(root, name)
+    wire = Tripwire(_trusted_paths(root, name))  # also builds the template before the threads
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        results = list(pool.map(lambda s: _grade_collected(root, name, s, timeout), students))
+    if wire.restore():
+        logging.getLogger(__name__).warning(
+            "trusted files changed while grading %s in parallel: grading them one at a time",
+            ", ".join(students),
+        )
+        return autograde(name, root, students=students, timeout=timeout, workers=1)
+    for result in results:
+        _record_collected(root, name, result)
+    return results
+
+
+def _trusted_paths(root, name):
+    """What no submission may change: the instructor's gradebook, the source, the scratch
+    template every submission's course is copied from, and the grading code."""
+    source_dir = root / "solutions" / name
+    return [
+        root / "gradebook.db",
+        source_dir,
+        _template(source_dir),
+        REPO_ROOT / "grading",
+        REPO_ROOT / "src" / "bnlab",
+    ]
+
+
+def _prepare_gradebook(root, name):
+    from nbgrader.api import Gradebook
+
+    with Gradebook(f"sqlite:///{root / 'gradebook.db'}") as gb:
+        try:
+            gb.find_assignment(name)
+        except Exception:  # noqa: BLE001 - MissingEntry: the assignment is new
+            gb.update_or_create_assignment(name)
+    # the gradebook needs the notebook and cell definitions: generate once, in place
+    _ensure_assignment_in_gradebook(root, name)
+
+
+def _grade_collected(root, name, student, timeout):
+    return grade_in_scratch(
+        root / "solutions" / name,
+        root / "submitted" / student / name,
+        student,
+        timeout=timeout,
+        keep=root / "autograded" / student / name,
+    )
+
+
+def _record_collected(root, name, result):
+    ts_file = root / "submitted" / result.student / name / "timestamp.txt"
+    timestamp = ts_file.read_text().strip() if ts_file.exists() else None
+    _record(f"sqlite:///{root / 'gradebook.db'}", result, timestamp)
 
 
 def _ensure_assignment_in_gradebook(root, name):

@@ -1,0 +1,320 @@
+"""Time the grading pipeline against the floor of starting a kernel, and grade a class in parallel.
+
+Three measurements, each a median of repeats where affordable and every comparison a ratio of
+figures measured in the same run (the machine is shared and noisy):
+
+1. **One submission per assignment**: seconds for :func:`grading.course.grade_in_scratch` to
+   autograde a correct submission (scratch course, nbgrader, memory-limited kernel, referee
+   processes), against two floors measured in between: starting a kernel and executing an empty
+   notebook, and the same pipeline grading a one-cell assignment (``assert True``).
+2. **A class end to end**: N synthetic submissions (correct, blank and partial in turn) put in a
+   filesystem exchange, then the instructor's commands exactly as the guide gives them:
+   ``nbgrader collect``, ``python -m grading autograde``, ``nbgrader generate_feedback`` and
+   ``release_feedback``, ``nbgrader export``.
+3. **Parallel grading**: the same round with ``python -m grading autograde --workers 2`` in a
+   copy of the course, its speed-up and whether the exported grades are identical.
+
+(The module is not called ``grading.py``: run.py runs from this folder, where that name would
+shadow the course's ``grading`` package.)
+"""
+
+import copy
+import csv
+import secrets
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import nbformat
+import numpy as np
+from nbclient import NotebookClient
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.append(str(ROOT))
+
+from grading import KERNEL_NAME, config, course  # noqa: E402
+
+KINDS = ("correct", "blank", "partial")
+
+PARALLEL_SAFETY = (
+    "The gradebook is safe: each submission is graded in its own scratch course with its own "
+    "SQLite file, and only the parent process writes the instructor's gradebook, after every "
+    "kernel of the batch has exited, in the same order as sequential grading. One tripwire "
+    "guards the whole batch (trusted files and the scratch template); if it fires, the batch is "
+    "regraded one at a time. Not defended: concurrent kernels run as the same user, so a hostile "
+    "submission could rewrite a peer's scratch course while both are graded (sequential grading "
+    "exposes peers only to processes that outlive their kernel). Use --workers > 1 with "
+    "sandboxed kernels or a trusted class."
+)
+
+
+# ------------------------------------------------------------------------------- submissions
+
+
+def _solution_cells(nb):
+    return [c for c in nb.cells if c.metadata.get("nbgrader", {}).get("solution")]
+
+
+def submission(release_nb, source_nb, kind):
+    """A synthetic student notebook: the release with none, all or the first half of its
+    solution cells answered from the source (``kind`` is ``blank``, ``correct``, ``partial``)."""
+    solved = [c.id for c in _solution_cells(source_nb)]
+    keep = {"blank": [], "correct": solved, "partial": solved[: len(solved) // 2]}[kind]
+    answers = {c.id: c.source for c in source_nb.cells if c.id in keep}
+    nb = copy.deepcopy(release_nb)
+    for cell in nb.cells:
+        if cell.get("id") in answers:
+            cell.source = answers[cell.id]
+    return nb
+
+
+def write_submission(folder, release_dir, source_dir, kind):
+    """Write the `kind` submission of every notebook of an assignment into `folder`."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    for src in sorted(Path(source_dir).glob("*.ipynb")):
+        release = nbformat.read(Path(release_dir) / src.name, 4)
+        nbformat.write(submission(release, nbformat.read(src, 4), kind), folder / src.name)
+    return folder
+
+
+# ------------------------------------------------------------------------------------ floors
+
+
+def empty_notebook_seconds(kernel_name="python3"):
+    """Seconds to start a kernel, execute an empty notebook and shut the kernel down."""
+    config.kernel_path()  # makes the grading kernel visible too
+    nb = nbformat.v4.new_notebook()
+    start = time.perf_counter()
+    NotebookClient(nb, timeout=120, kernel_name=kernel_name).execute()
+    return time.perf_counter() - start
+
+
+def null_assignment(folder):
+    """Source of a one-notebook assignment whose single graded cell is ``assert True``."""
+    cell = nbformat.v4.new_code_cell("assert True")
+    cell.id = "test_nothing"
+    cell.metadata["nbgrader"] = {
+        "grade": True,
+        "grade_id": "test_nothing",
+        "locked": True,
+        "points": 1,
+        "schema_version": 3,
+        "solution": False,
+        "task": False,
+    }
+    source = Path(folder) / "null"
+    source.mkdir(parents=True)
+    nb = nbformat.v4.new_notebook(cells=[cell])
+    nb.metadata["kernelspec"] = {
+        "name": "python3",
+        "display_name": "Python 3",
+        "language": "python",
+    }
+    nbformat.write(nb, source / "null.ipynb")
+    return source
+
+
+# ---------------------------------------------------------------------------- per assignment
+
+
+def _timed_grade(source_dir, submission_dir):
+    start = time.perf_counter()
+    result = course.grade_in_scratch(source_dir, submission_dir, "student", timeout=900)
+    return time.perf_counter() - start, result
+
+
+def per_assignment(names, repeats, with_floors=True):
+    """Median seconds to autograde a correct submission of each assignment, with the floors.
+
+    The floors and the assignments are measured in turn within each repeat, so a change of the
+    machine's load shifts them together.
+    """
+    with tempfile.TemporaryDirectory(prefix="bench-grading-") as tmp:
+        tmp = Path(tmp)
+        jobs = {}
+        if with_floors:
+            null = null_assignment(tmp / "null_source")
+            release = course._template(null) / "exercises" / "null"
+            jobs["(grading floor)"] = (null, write_submission(tmp / "null", release, null, "blank"))
+        for name in names:
+            source = ROOT / "solutions" / name
+            course._template(source)  # generated once per process, as in the CLI: not timed
+            sub = write_submission(tmp / name, ROOT / "exercises" / name, source, "correct")
+            jobs[name] = (source, sub)
+        times = {k: [] for k in ["(empty notebook)", "(grader kernel)", *jobs]}
+        scores = {}
+        for _ in range(repeats):
+            times["(empty notebook)"].append(empty_notebook_seconds("python3"))
+            if with_floors:
+                times["(grader kernel)"].append(empty_notebook_seconds(KERNEL_NAME))
+            for key, (source, sub) in jobs.items():
+                seconds, result = _timed_grade(source, sub)
+                times[key].append(seconds)
+                scores[key] = f"{result.total:g}/{result.max_total:g}"
+    median = {k: float(np.median(v)) for k, v in times.items() if v}
+    floor = median["(empty notebook)"]
+    rows = []
+    for key, seconds in median.items():
+        rows.append(
+            {
+                "assignment": key,
+                "score": scores.get(key, "-"),
+                "seconds": seconds,
+                "ratio_to_kernel_floor": seconds / floor,
+                "runs": len(times[key]),
+            }
+        )
+    return rows
+
+
+# ------------------------------------------------------------------------------ a whole class
+
+
+def _inbound(exchange, student, name, notebooks_dir):
+    """What ``nbgrader submit`` leaves in the exchange: notebooks, timestamp and secret."""
+    stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S.%f %Z")
+    folder = Path(exchange) / config.COURSE_ID / "inbound" / f"{student}+{name}+{stamp}+x"
+    shutil.copytree(notebooks_dir, folder)
+    (folder / "timestamp.txt").write_text(stamp)
+    (folder / "submission_secret.txt").write_text(secrets.token_hex(64))
+
+
+def make_class(workdir, name, n_students):
+    """A course directory with assignment `name` generated and `n_students` synthetic
+    submissions waiting in a filesystem exchange. Returns (course root, exchange, kinds)."""
+    from nbgrader.api import Gradebook
+
+    workdir = Path(workdir)
+    root = course.write_config(workdir / "course")
+    shutil.copytree(ROOT / "solutions" / name, root / "solutions" / name)
+    course.run_nbgrader(root, "generate_assignment", name, "--force", timeout=900)
+    exchange = workdir / "exchange"
+    (exchange / config.COURSE_ID / "inbound").mkdir(parents=True)
+    kinds = {f"s{i:03d}": KINDS[i % len(KINDS)] for i in range(n_students)}
+    drafts = {
+        kind: write_submission(
+            workdir / "drafts" / kind, root / "exercises" / name, root / "solutions" / name, kind
+        )
+        for kind in set(kinds.values())
+    }
+    with Gradebook(f"sqlite:///{root / 'gradebook.db'}") as gb:
+        for student in kinds:
+            gb.update_or_create_student(student)
+    for student, kind in kinds.items():
+        _inbound(exchange, student, name, drafts[kind])
+    return root, exchange, kinds
+
+
+def grading_round(root, exchange, name, workers=1):
+    """The instructor's round, command by command; returns (seconds per stage, grades)."""
+    ex = f"--Exchange.root={exchange}"
+    stages = {}
+
+    def timed(stage, fn):
+        start = time.perf_counter()
+        fn()
+        stages[stage] = time.perf_counter() - start
+
+    def autograde():
+        subprocess.run(
+            [sys.executable, "-m", "grading", "autograde", name, f"--root={root}"]
+            + [f"--workers={workers}", "--timeout=900"],
+            cwd=ROOT,
+            check=True,
+            capture_output=True,
+        )
+
+    csv_path = Path(root) / "grades.csv"
+    timed("collect", lambda: course.run_nbgrader(root, "collect", name, ex, timeout=900))
+    timed("autograde", autograde)
+    timed("feedback", lambda: course.run_nbgrader(root, "generate_feedback", name, timeout=900))
+    timed("release", lambda: course.run_nbgrader(root, "release_feedback", name, ex, timeout=900))
+    timed("export", lambda: course.run_nbgrader(root, "export", f"--to={csv_path}", timeout=900))
+    stages["total"] = sum(stages.values())
+    with open(csv_path) as f:
+        grades = {r["student_id"]: float(r["score"]) for r in csv.DictReader(f)}
+    return stages, grades
+
+
+def class_rounds(name, n_students, workers=(1, 2)):
+    """Grade one synthetic class once per entry of `workers`, each in its own copy of the
+    course and exchange; returns a dict with the stage times, the speed-up and the grades."""
+    with tempfile.TemporaryDirectory(prefix="bench-class-") as tmp:
+        tmp = Path(tmp)
+        root, exchange, kinds = make_class(tmp / "class", name, n_students)
+        rounds = {}
+        for w in workers:
+            copy_root = tmp / f"w{w}"
+            shutil.copytree(tmp / "class", copy_root)
+            course.write_config(copy_root / "course")  # the config names its own root
+            stages, grades = grading_round(copy_root / "course", copy_root / "exchange", name, w)
+            rounds[w] = {"stages": stages, "grades": grades}
+    first = rounds[workers[0]]
+    by_kind = {k: sorted({first["grades"][s] for s, kk in kinds.items() if kk == k}) for k in KINDS}
+    out = {
+        "assignment": name,
+        "students": n_students,
+        "kinds": {k: sum(v == k for v in kinds.values()) for k in KINDS},
+        "scores_by_kind": {k: v for k, v in by_kind.items() if v},
+        "rounds": [
+            {
+                "workers": w,
+                **{f"{k}_seconds": v for k, v in r["stages"].items()},
+                "autograde_per_submission": r["stages"]["autograde"] / n_students,
+                "total_per_submission": r["stages"]["total"] / n_students,
+            }
+            for w, r in rounds.items()
+        ],
+    }
+    if len(rounds) > 1:
+        seq, par = rounds[workers[0]], rounds[workers[-1]]
+        out["parallel"] = {
+            "workers": workers[-1],
+            "autograde_speedup": seq["stages"]["autograde"] / par["stages"]["autograde"],
+            "total_speedup": seq["stages"]["total"] / par["stages"]["total"],
+            "grades_identical": seq["grades"] == par["grades"],
+            "safety": PARALLEL_SAFETY,
+        }
+    return out
+
+
+def run(tiny=False, class_size=24):
+    """Every grading figure. Tiny: one assignment, one submission, the kernel floor only."""
+    if tiny:
+        return {"assignments": per_assignment(["ps1_moments"], repeats=1, with_floors=False)}
+    return {
+        "assignments": per_assignment(course.assignments(ROOT / "solutions"), repeats=3),
+        "class": class_rounds("ps3_bn_forward", class_size, workers=(1, 2)),
+    }
+
+
+def print_tables(result, print_table):
+    """Print the grading figures with run.py's table printer."""
+    print_table(
+        result["assignments"],
+        ["assignment", "score", "seconds", "ratio_to_kernel_floor", "runs"],
+    )
+    klass = result.get("class")
+    if not klass:
+        return
+    print(
+        f"class of {klass['students']} on {klass['assignment']} "
+        f"({', '.join(f'{n} {k}' for k, n in klass['kinds'].items())}), "
+        f"scores by kind {klass['scores_by_kind']}"
+    )
+    print_table(klass["rounds"], list(klass["rounds"][0]))
+    par = klass.get("parallel")
+    if par:
+        print(
+            f"parallel grading, {par['workers']} workers: autograde speed-up "
+            f"{par['autograde_speedup']:.2f}x, end to end {par['total_speedup']:.2f}x, "
+            f"exported grades identical to sequential: {par['grades_identical']}"
+        )
+        print(f"safety: {par['safety']}")
+        print()
