@@ -10,6 +10,7 @@ students get exactly their own scores and the attacker is named.
 import copy
 import sqlite3
 import sys
+import tempfile
 from pathlib import Path
 
 import nbformat
@@ -48,7 +49,12 @@ for db in glob.glob(os.path.join(tempfile.gettempdir(), "bn-template-*", "course
 
 @pytest.mark.grading
 @pytest.mark.parametrize("workers", [1, 2])
-def test_template_attack_is_undone_and_named(tmp_path, workers):
+def test_template_attack_is_undone_and_named(tmp_path, workers, monkeypatch):
+    # a private temporary folder, so the attack cannot reach other grading runs' templates
+    private = tmp_path / "tmp"
+    private.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(private))
+    monkeypatch.setenv("TMPDIR", str(private))
     root, exchange, kinds = autograding.make_class(tmp_path, A, 2)
     assert kinds == {"s000": "correct", "s001": "blank"}
     release = nbformat.read(root / "exercises" / A / NB, 4)
@@ -71,7 +77,7 @@ def test_template_attack_is_undone_and_named(tmp_path, workers):
     assert any("bn-template-" in i for i in results["a_mallory"].incidents)
     assert results["s000"].incidents == [] and results["s001"].incidents == []
     graded = (root / "autograded" / "a_mallory" / A / NB).read_text()
-    assert "patched" in graded  # the attack did run
+    assert f"patched {private}" in graded  # the attack did run, on this test's template
     con = sqlite3.connect(root / "gradebook.db")
     totals = dict(
         con.execute(
