@@ -189,6 +189,9 @@ return {
   notebook_downloads: Array.from(document.querySelectorAll("a[href$='.ipynb']")).map((a) => a.href)
     .filter((h) => h.startsWith(location.origin)),
   overflow: document.documentElement.scrollWidth - window.innerWidth,
+  wide_math: Array.from(document.querySelectorAll('mjx-container[display="true"]'))
+    .filter((m) => m.scrollWidth > m.parentElement.clientWidth + 2)
+    .map((m) => m.textContent.slice(0, 60)),
 };
 """
 
@@ -303,6 +306,10 @@ class TestEveryPage:
 
     def test_no_request_to_another_host(self, visits):
         assert not _offenders(visits, "other_hosts")
+
+    def test_display_math_fits_the_column(self, visits):
+        # at desktop width a displayed equation wider than the text column is cut off
+        assert not _offenders(visits, "wide_math")
 
     def test_fits_a_phone(self, visits):
         assert not {p: r["phone_overflow"] for p, r in visits.items() if r["phone_overflow"] > 1}
