@@ -1,4 +1,5 @@
 # Every target sets up what it needs: a local virtual environment from pinned versions.
+# The tests run two pytest workers on two cores, so each keeps torch/BLAS to one thread.
 #   make book   build the executed book into _build/html (the main job)
 #   make test   run the whole test suite (what CI runs)
 PYTHON ?= python3
@@ -58,7 +59,7 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check src tests
 
 test: $(STAMP) browser-deps lint book
-	$(BIN)/python -m pytest -n 2 --dist loadfile
+	OMP_NUM_THREADS=1 $(BIN)/python -m pytest -n 2 --dist loadfile
 
 test-fast: $(STAMP)
 	$(BIN)/python -m pytest -m "not book and not grading and not browser"
