@@ -6,8 +6,13 @@ HYPOTHESIS_PROFILE=explore locally to search fresh examples.
 """
 
 import os
+import sys
+from pathlib import Path
 
 from hypothesis import settings
+
+# The site extension's helpers (notebook forms, editions) are imported by several tests.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "_ext"))
 
 settings.register_profile("ci", derandomize=True, deadline=None, print_blob=True)
 settings.register_profile("explore", deadline=None, max_examples=1000)

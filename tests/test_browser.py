@@ -12,7 +12,6 @@ solution in the student edition. A screenshot of every page, and a phone-width o
 import functools
 import html
 import http.server
-import importlib.util
 import json
 import os
 import re
@@ -23,6 +22,7 @@ import threading
 from pathlib import Path
 from urllib.parse import parse_qs, urlparse
 
+import course_notebooks as cn
 import pytest
 from filelock import FileLock
 
@@ -51,18 +51,6 @@ RAW_TEX = re.compile(
 )
 
 pytestmark = pytest.mark.browser
-
-
-def _course_notebooks():
-    spec = importlib.util.spec_from_file_location(
-        "course_notebooks", ROOT / "_ext" / "course_notebooks.py"
-    )
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-cn = _course_notebooks()
 
 
 @pytest.fixture(scope="session")

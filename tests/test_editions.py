@@ -4,26 +4,16 @@ A small nbgrader pair (source with solutions and hidden tests, release without) 
 temp repository; the exercise pages of each edition are generated from it and read back.
 """
 
-import importlib.util
 import shutil
 from pathlib import Path
 
+import course_notebooks as cn
 import nbformat
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def load_course_notebooks():
-    spec = importlib.util.spec_from_file_location(
-        "course_notebooks", ROOT / "_ext" / "course_notebooks.py"
-    )
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-cn = load_course_notebooks()
 SOLUTION = "    total_of_values = np.sum(x)\n    return total_of_values / len(x)"
 HIDDEN = "assert my_mean(np.arange(5.0)) == 2.0"
 

@@ -6,13 +6,13 @@ are checked to exist in the repository. The links as the built website shows the
 in ``test_browser.py``.
 """
 
-import importlib.util
 import re
 import stat
 import sys
 import tomllib
 from pathlib import Path
 
+import course_notebooks as cn
 import jupytext
 import nbformat
 import pytest
@@ -21,16 +21,6 @@ ROOT = Path(__file__).resolve().parents[1]
 BINDER = ROOT / "binder"
 
 
-def load_course_notebooks():
-    spec = importlib.util.spec_from_file_location(
-        "course_notebooks", ROOT / "_ext" / "course_notebooks.py"
-    )
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-cn = load_course_notebooks()
 CHAPTERS = cn.chapter_sources(ROOT)
 
 
