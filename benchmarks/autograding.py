@@ -5,8 +5,9 @@ figures measured in the same run (the machine is shared and noisy):
 
 1. **One submission per assignment**: seconds for :func:`grading.course.grade_in_scratch` to
    autograde a correct submission (scratch course, nbgrader, memory-limited kernel, referee
-   processes), against two floors measured in between: starting a kernel and executing an empty
-   notebook, and the same pipeline grading a one-cell assignment (``assert True``).
+   processes), against floors measured in between (see `LEGEND`): starting a kernel and
+   executing an empty notebook (the ratio's denominator), the same with the grading kernel,
+   starting nbgrader, and the whole pipeline grading a one-cell assignment (``assert True``).
 2. **A class end to end**: N synthetic submissions (correct, blank and partial in turn) put in a
    filesystem exchange, then the instructor's commands exactly as the guide gives them:
    ``nbgrader collect``, ``python -m grading autograde``, ``nbgrader generate_feedback`` and
@@ -20,6 +21,7 @@ shadow the course's ``grading`` package.)
 
 import copy
 import csv
+import os
 import secrets
 import shutil
 import subprocess
@@ -95,6 +97,14 @@ def empty_notebook_seconds(kernel_name="python3"):
     return time.perf_counter() - start
 
 
+def nbgrader_start_seconds():
+    """Seconds for ``nbgrader --version``: the interpreter and nbgrader's imports, which every
+    isolated submission pays once (each is graded by its own ``nbgrader autograde``)."""
+    start = time.perf_counter()
+    subprocess.run([course.nbgrader_bin(), "--version"], check=True, capture_output=True)
+    return time.perf_counter() - start
+
+
 def null_assignment(folder):
     """Source of a one-notebook assignment whose single graded cell is ``assert True``."""
     cell = nbformat.v4.new_code_cell("assert True")
@@ -147,12 +157,14 @@ def per_assignment(names, repeats, with_floors=True):
             course._template(source)  # generated once per process, as in the CLI: not timed
             sub = write_submission(tmp / name, ROOT / "exercises" / name, source, "correct")
             jobs[name] = (source, sub)
-        times = {k: [] for k in ["(empty notebook)", "(grader kernel)", *jobs]}
+        floors = ["(empty notebook)", "(grader kernel)", "(nbgrader start)"]
+        times = {k: [] for k in [*floors, *jobs]}
         scores = {}
         for _ in range(repeats):
             times["(empty notebook)"].append(empty_notebook_seconds("python3"))
             if with_floors:
                 times["(grader kernel)"].append(empty_notebook_seconds(KERNEL_NAME))
+                times["(nbgrader start)"].append(nbgrader_start_seconds())
             for key, (source, sub) in jobs.items():
                 seconds, result = _timed_grade(source, sub)
                 times[key].append(seconds)
@@ -284,14 +296,24 @@ def class_rounds(name, n_students, workers=(1, 2)):
     return out
 
 
-def run(tiny=False, class_size=24):
+LEGEND = {
+    "(empty notebook)": "start the python3 kernel, execute an empty notebook, shut down",
+    "(grader kernel)": "the same with the memory-limited grading kernel (imports numpy, bnlab)",
+    "(nbgrader start)": "nbgrader --version: interpreter and nbgrader imports",
+    "(grading floor)": "grade_in_scratch of a one-cell assignment (assert True)",
+}
+
+
+def run(tiny=False, class_size=12):
     """Every grading figure. Tiny: one assignment, one submission, the kernel floor only."""
+    out = {"load_average_before": os.getloadavg()[0], "legend": LEGEND}
     if tiny:
-        return {"assignments": per_assignment(["ps1_moments"], repeats=1, with_floors=False)}
-    return {
-        "assignments": per_assignment(course.assignments(ROOT / "solutions"), repeats=3),
-        "class": class_rounds("ps3_bn_forward", class_size, workers=(1, 2)),
-    }
+        out["assignments"] = per_assignment(["ps1_moments"], repeats=1, with_floors=False)
+    else:
+        out["assignments"] = per_assignment(course.assignments(ROOT / "solutions"), repeats=3)
+        out["class"] = class_rounds("ps3_bn_forward", class_size, workers=(1, 2))
+    out["load_average_after"] = os.getloadavg()[0]
+    return out
 
 
 def print_tables(result, print_table):
@@ -299,6 +321,13 @@ def print_tables(result, print_table):
     print_table(
         result["assignments"],
         ["assignment", "score", "seconds", "ratio_to_kernel_floor", "runs"],
+    )
+    for row in result["assignments"]:
+        if row["assignment"] in result["legend"]:
+            print(f"{row['assignment']}: {result['legend'][row['assignment']]}")
+    print(
+        f"load average (1 min) before/after: {result['load_average_before']:.2f}/"
+        f"{result['load_average_after']:.2f} on {os.cpu_count()} cores\n"
     )
     klass = result.get("class")
     if not klass:

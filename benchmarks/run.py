@@ -22,7 +22,7 @@ FULL = {
     "shapes": [(256, 1024), (64, 64, 32, 32), (32, 256, 14, 14)],
     "dtypes": [np.float32, np.float64],
     "repeats": 7,
-    "class_size": 24,
+    "class_size": 12,
 }
 TINY = {
     "shapes": [(64, 32), (8, 4, 6, 6)],
