@@ -45,9 +45,10 @@ grade: $(STAMP)
 autograde: $(STAMP)
 	$(BIN)/python -m grading autograde $(A)
 
-# Benchmarks: book, grading and kernels, printed and written to _build/benchmarks.json.
+# Benchmarks: book, grading and kernels, printed and written to benchmarks/results/ (committed:
+# the book's benchmarks page shows the latest figures).
 bench: $(STAMP)
-	cd benchmarks && ../$(BIN)/python run.py --out ../_build/benchmarks.json
+	cd benchmarks && ../$(BIN)/python run.py --out results/latest.json --markdown results/latest.md
 
 # Debian's Chromium and its driver for the browser test (installed only when missing).
 browser-deps:

@@ -32,7 +32,11 @@ TINY = {
 }
 
 
+SECTIONS = []  # every table printed, kept for --markdown
+
+
 def print_table(rows, columns):
+    SECTIONS.append((rows, columns))
     widths = [max(len(c), *(len(fmt(r[c])) for r in rows)) for c in columns]
     print("  ".join(c.ljust(w) for c, w in zip(columns, widths, strict=True)))
     for r in rows:
@@ -44,16 +48,33 @@ def fmt(value):
     return f"{value:.4g}" if isinstance(value, float) else str(value)
 
 
+def markdown(result):
+    """Every printed table as Markdown, for the benchmarks page of the book."""
+    lines = [
+        f"Measured with Python {result['machine']['python']} on `{result['machine']['cpu']}`;"
+        f" copy bandwidth {result['kernels']['copy_bandwidth_GBps']:.2f} GB/s.",
+        "",
+    ]
+    for rows, columns in SECTIONS:
+        lines += ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+        lines += ["| " + " | ".join(fmt(r[c]) for c in columns) + " |" for r in rows]
+        lines.append("")
+    return "\n".join(lines)
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tiny", action="store_true", help="tiny sizes, for the test suite")
     parser.add_argument("--skip-build", action="store_true", help="skip the clean/cached build")
     parser.add_argument("--skip-grading", action="store_true", help="skip the grading figures")
     parser.add_argument("--out", type=Path, default=Path("_build/benchmarks.json"))
+    parser.add_argument("--markdown", type=Path, help="also write the tables as Markdown here")
     args = parser.parse_args(argv)
     cfg = TINY if args.tiny else FULL
 
-    result = {"machine": {"python": platform.python_version(), "cpu": platform.processor()}}
+    SECTIONS.clear()
+    cpu = platform.processor() or platform.machine()
+    result = {"machine": {"python": platform.python_version(), "cpu": cpu}}
     result["kernels"] = kernels.run(cfg["shapes"], cfg["dtypes"], cfg["repeats"])
     print(f"copy bandwidth: {result['kernels']['copy_bandwidth_GBps']:.2f} GB/s")
     print_table(
@@ -77,6 +98,9 @@ def main(argv=None):
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2))
     print(f"wrote {args.out}")
+    if args.markdown:
+        args.markdown.write_text(markdown(result))
+        print(f"wrote {args.markdown}")
     return result
 
 
