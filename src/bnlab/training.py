@@ -49,7 +49,9 @@ class NoisyBatchNorm1d(nn.BatchNorm1d):
     and ``z ~ N(0, 1)``. Each unit's output thus has a mean and a variance that are redrawn on
     every forward pass: the next layer sees an input distribution that moves at every step --
     "internal covariate shift" injected on purpose after the normalization (Santurkar et al.
-    2018). In eval mode the layer is plain BN. The noise comes from torch's global generator, so
+    2018). With ``noise_std = 0`` the whole batch moves together; Santurkar et al. perturb each
+    example separately, which ``noise_std > 0`` adds (per-example noise with the moving mean
+    ``m_t``). In eval mode the layer is plain BN. The noise comes from torch's global generator, so
     `torch.manual_seed` makes it reproducible. Chapter 8 trains with it.
 
     Examples
