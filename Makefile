@@ -55,8 +55,9 @@ browser-deps:
 	@command -v chromium >/dev/null && command -v chromedriver >/dev/null || \
 	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null)
 
-lint: $(STAMP)
+lint: $(STAMP) notebooks
 	$(BIN)/ruff check .
+	$(BIN)/ruff check notebooks
 	$(BIN)/ruff format --check src tests
 
 test: $(STAMP) browser-deps lint book
