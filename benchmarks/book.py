@@ -12,7 +12,12 @@ from nbclient import NotebookClient
 
 ROOT = Path(__file__).resolve().parents[1]
 JUPYTER_BOOK = Path(sys.executable).with_name("jupyter-book")
-PEAK_RSS_CELL = "import resource\nprint(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)"
+# The kernel's own high-water mark of resident memory. (getrusage's ru_maxrss would not do: on
+# Linux it survives fork+exec, so a kernel reports its parent's peak if that was larger.)
+PEAK_RSS_CELL = (
+    "print(next(line.split()[1] for line in open('/proc/self/status')"
+    " if line.startswith('VmHWM:')))"
+)
 
 
 def execute_chapter(path):
