@@ -3,6 +3,9 @@
 Every figure is a median over repeats; every comparison is a ratio measured in the same run.
 """
 
+import os
+import subprocess
+import sys
 import time
 
 import numpy as np
@@ -100,3 +103,48 @@ def run(shapes, dtypes, repeats):
                     }
                 )
     return {"copy_bandwidth_GBps": bandwidth / 1e9, "rows": rows}
+
+
+ALLOCATOR_PROBE = """
+import sys, numpy as np, kernels
+from bnlab import batchnorm
+shape, dtype, repeats = eval(sys.argv[1]), np.dtype(sys.argv[2]), int(sys.argv[3])
+rng = np.random.default_rng(0)
+x = rng.standard_normal(shape).astype(dtype)
+gamma, beta = np.ones(shape[1], dtype), np.zeros(shape[1], dtype)
+print(kernels.median_seconds(lambda: batchnorm.forward(x, gamma, beta), repeats))
+"""
+
+
+def allocator_effect(shape, dtype, repeats, top_pad=64 * 2**20):
+    """bnlab forward timed in two fresh processes: glibc's default allocator, then one told to
+    keep `top_pad` bytes of freed memory instead of returning it to the OS (MALLOC_TOP_PAD_).
+
+    A temporary of a few MB that goes back to the OS after every call must be page-faulted in
+    (and zeroed) again by the next call; torch's caching allocator never pays that.
+    """
+    seconds = {}
+    for label, extra in (("default", {}), ("top_pad", {"MALLOC_TOP_PAD_": str(top_pad)})):
+        proc = subprocess.run(
+            [
+                sys.executable,
+                "-c",
+                ALLOCATOR_PROBE,
+                repr(tuple(shape)),
+                np.dtype(dtype).name,
+                str(repeats),
+            ],
+            env={**os.environ, **extra},
+            cwd=os.path.dirname(os.path.abspath(__file__)),
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        seconds[label] = float(proc.stdout)
+    return {
+        "shape": "x".join(map(str, shape)),
+        "dtype": np.dtype(dtype).name,
+        "default_seconds": seconds["default"],
+        "top_pad_seconds": seconds["top_pad"],
+        "speedup": seconds["default"] / seconds["top_pad"],
+    }

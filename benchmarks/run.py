@@ -82,6 +82,16 @@ def main(argv=None):
         ["shape", "dtype", "kernel", "seconds", "ratio_to_torch", "ratio_to_floor"],
     )
 
+    result["allocator"] = [
+        kernels.allocator_effect(shape, dtype, cfg["repeats"])
+        for shape in cfg["shapes"]
+        for dtype in cfg["dtypes"]
+    ]
+    print_table(
+        result["allocator"],
+        ["shape", "dtype", "default_seconds", "top_pad_seconds", "speedup"],
+    )
+
     names = ["01_expectation_variance"] if args.tiny else None
     result["chapters"] = book.chapters(names)
     print_table(result["chapters"], ["chapter", "seconds", "peak_MiB"])

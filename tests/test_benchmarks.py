@@ -34,6 +34,7 @@ def test_tiny_benchmark_runs(tmp_path):
         "bnlab_backward_staged",
     }
     assert all(r["seconds"] > 0 and r["ratio_to_torch"] > 0 for r in kernels)
+    assert all(r["default_seconds"] > 0 and r["speedup"] > 0 for r in result["allocator"])
     assert [r["chapter"] for r in result["chapters"]] == ["01_expectation_variance"]
     assert result["chapters"][0]["peak_MiB"] > 50
     assert "kernel" in proc.stdout and "peak_MiB" in proc.stdout
