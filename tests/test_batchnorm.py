@@ -69,6 +69,16 @@ def assert_close(actual, expected, dtype):
     np.testing.assert_allclose(actual, expected, rtol=0, atol=tol(dtype) * scale)
 
 
+# Hypothesis strategies for x = offset + 10**log_scale * N(0, 1) of shape (n, c, *spatial).
+SCALED_BATCHES = dict(
+    c=st.integers(1, 3),
+    spatial=st.lists(st.integers(1, 3), max_size=2),
+    log_scale=st.floats(-3, 3),
+    offset=st.floats(-1e6, 1e6),
+    seed=st.integers(0, 2**16),
+)
+
+
 class TestForward:
     @pytest.mark.parametrize("dtype", DTYPES)
     @pytest.mark.parametrize("shape", SHAPES)
@@ -120,14 +130,7 @@ class TestForward:
         np.testing.assert_allclose([y.mean(), y.var()], [1.0, 4.0], rtol=RTOL64)
 
     @settings(max_examples=60, deadline=None)
-    @given(
-        n=st.integers(2, 20),
-        c=st.integers(1, 3),
-        spatial=st.lists(st.integers(1, 3), max_size=2),
-        log_scale=st.floats(-3, 3),
-        offset=st.floats(-1e6, 1e6),
-        seed=st.integers(0, 2**16),
-    )
+    @given(n=st.integers(2, 20), **SCALED_BATCHES)
     def test_output_moments_property(self, n, c, spatial, log_scale, offset, seed):
         shape = (n, c, *spatial)
         rng = np.random.default_rng(seed)
@@ -173,14 +176,7 @@ class TestBackward:
             assert_close(got, want, dtype)
 
     @settings(max_examples=40, deadline=None)
-    @given(
-        n=st.integers(2, 12),
-        c=st.integers(1, 3),
-        spatial=st.lists(st.integers(1, 3), max_size=2),
-        log_scale=st.floats(-3, 3),
-        offset=st.floats(-1e6, 1e6),
-        seed=st.integers(0, 2**16),
-    )
+    @given(n=st.integers(2, 12), **SCALED_BATCHES)
     def test_matches_torch_over_scales_property(self, n, c, spatial, log_scale, offset, seed):
         shape, scale = (n, c, *spatial), 10.0**log_scale
         rng = np.random.default_rng(seed)
