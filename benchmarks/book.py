@@ -53,10 +53,12 @@ def build_times(workdir):
     times = {}
     for label in ("clean_build_seconds", "cached_rebuild_seconds"):
         start = time.perf_counter()
-        subprocess.run(
+        proc = subprocess.run(
             [str(JUPYTER_BOOK), "build", str(book), "--warningiserror", "--keep-going"],
-            check=True,
             capture_output=True,
+            text=True,
         )
+        if proc.returncode != 0:
+            raise RuntimeError(f"the book build failed:\n{(proc.stdout + proc.stderr)[-3000:]}")
         times[label] = time.perf_counter() - start
     return times

@@ -100,18 +100,23 @@ def main(argv=None):
         result["grading"] = autograding.run(args.tiny, cfg["class_size"])
         autograding.print_tables(result["grading"], print_table)
 
+    save(result, args)
     if not (args.tiny or args.skip_build):
         with tempfile.TemporaryDirectory() as tmp:
             result["build"] = book.build_times(tmp)
         print_table([result["build"]], list(result["build"]))
 
+    save(result, args)
+    print(f"wrote {args.out}" + (f" and {args.markdown}" if args.markdown else ""))
+    return result
+
+
+def save(result, args):
+    """Write what has been measured so far (a later failure keeps the earlier figures)."""
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2))
-    print(f"wrote {args.out}")
     if args.markdown:
         args.markdown.write_text(markdown(result))
-        print(f"wrote {args.markdown}")
-    return result
 
 
 if __name__ == "__main__":
