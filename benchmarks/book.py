@@ -57,6 +57,7 @@ def build_times(workdir):
             [str(JUPYTER_BOOK), "build", str(book), "--warningiserror", "--keep-going"],
             capture_output=True,
             text=True,
+            cwd=book,  # the execution cache path in _config.yml is relative to the cwd
         )
         if proc.returncode != 0:
             raise RuntimeError(f"the book build failed:\n{(proc.stdout + proc.stderr)[-3000:]}")
