@@ -7,6 +7,10 @@ Chapters import from here and exercises are graded against it. One idea per modu
 - `bnlab.batchnorm` BN forward, backward, running statistics, the layer, folding (chapters 4-7)
 - `bnlab.norms`     LayerNorm and GroupNorm forward (chapter 7)
 - `bnlab.gradcheck` finite differences and relative error (chapter 5)
+- `bnlab.data`      the digits data set that ships with scikit-learn (chapters 3, 8)
+- `bnlab.training`  torch models, the SGD loop and diagnostics of the experiments (chapter 8)
+- `bnlab.style`     the course's figure style and palette
+- `bnlab.seeds`     every random seed of the course, shifted by ``BNLAB_SEED``
 """
 
 __version__ = "0.1.0"
