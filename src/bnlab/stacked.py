@@ -311,7 +311,7 @@ def stacked_loss(stack, X, y):
 
 
 def evaluate_stacked(stack, X, y):
-    """Per-model (loss, accuracy) on the full batch (X, y) in eval mode; two arrays of shape (M,)."""
+    """Per-model (loss, accuracy) on the full batch (X, y) in eval mode, two arrays (M,)."""
     was_training = stack.training
     stack.eval()
     with torch.no_grad():
