@@ -124,3 +124,11 @@ class TestVerdicts:
         v.check("claim", False)
         assert v.results == {"claim": (False, "")}
         assert capsys.readouterr().out.startswith("FAIL claim")
+
+
+def test_interval_is_k_standard_errors_around_the_mean():
+    from bnlab.experiments import interval
+
+    # values 2, 4, 6: mean 4, SE 2/sqrt(3)
+    low, high = interval([2.0, 4.0, 6.0], k=3)
+    assert (low, high) == pytest.approx((4 - 6 / np.sqrt(3), 4 + 6 / np.sqrt(3)))

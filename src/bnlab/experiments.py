@@ -47,6 +47,19 @@ def mean_se(values):
     return float(x.mean()), float(x.std(ddof=1) / np.sqrt(x.size))
 
 
+def interval(values, *, k=K_SE):
+    """The interval mean ± k standard errors of 1-D `values`, as (low, high).
+
+    Examples
+    --------
+    >>> low, high = interval([2.0, 4.0, 6.0], k=1)
+    >>> round(low, 4), round(high, 4)
+    (2.8453, 5.1547)
+    """
+    m, se = mean_se(values)
+    return m - k * se, m + k * se
+
+
 @dataclass(frozen=True)
 class Comparison:
     """``mean(a) - factor * mean(b)`` with its standard error and the verdict it supports.

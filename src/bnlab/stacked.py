@@ -388,6 +388,8 @@ def train_stacked(
     order_gens = [torch.Generator().manual_seed(s) for s in seeds]
     stack.set_generators([torch.Generator().manual_seed(s) for s in seeds])
     params = list(stack.parameters())
+    rates = [lr.to(p.dtype).view(-1, *([1] * (p.ndim - 1))) for p in params]
+    alive = list(range(M))
     per_epoch = len(X) // batch_size
     active = torch.ones(M, dtype=torch.bool)
     losses = [[] for _ in range(M)]
@@ -406,22 +408,27 @@ def train_stacked(
             orders = torch.stack([torch.randperm(len(X), generator=g) for g in order_gens])
         idx = orders[:, (step % per_epoch) * batch_size : (step % per_epoch + 1) * batch_size]
         loss, _ = stacked_loss(stack, X[idx], y[idx])
-        active &= torch.isfinite(loss).detach()
-        if not active.any():
+        values = loss.detach().tolist()
+        for m in alive:
+            if np.isfinite(values[m]):
+                losses[m].append(values[m])
+            else:
+                active[m] = False
+        alive = [m for m in alive if active[m]]
+        if not alive:
             break
-        for m, value in zip(
-            np.flatnonzero(active.numpy()), loss.detach()[active].tolist(), strict=True
-        ):
-            losses[m].append(value)
-        stack.zero_grad()
-        torch.where(active, loss, 0.0).sum().backward()
+        for p in params:
+            p.grad = None
+        (loss.sum() if len(alive) == M else torch.where(active, loss, 0.0).sum()).backward()
         if callback is not None:
             callback(step, stack)
         with torch.no_grad():
-            for p in params:
-                keep = active.view(-1, *([1] * (p.ndim - 1)))
-                rate = lr.to(p.dtype).view(-1, *([1] * (p.ndim - 1)))
-                p.copy_(torch.where(keep, p - rate * p.grad, p))
+            for p, rate in zip(params, rates, strict=True):
+                if len(alive) == M:
+                    p.addcmul_(rate, p.grad, value=-1.0)
+                else:  # a diverged model's gradient may be NaN: keep its parameters as they are
+                    keep = active.view(-1, *([1] * (p.ndim - 1)))
+                    p.copy_(torch.where(keep, p - rate * p.grad, p))
         if (step + 1) % eval_every == 0 or step + 1 == steps:
             record(step + 1)
     seconds = time.perf_counter() - start
