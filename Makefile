@@ -22,11 +22,15 @@ venv: $(STAMP)
 notebooks: $(STAMP)
 	$(BIN)/python _ext/course_notebooks.py
 
+# The chapters execute first, one per core, into the build's execution cache (a chapter whose
+# entry is current is skipped); the build then reads their outputs (_ext/execute_cache.py).
 book: $(STAMP) notebooks
+	$(BIN)/python _ext/execute_cache.py
 	$(BIN)/jupyter-book build . --warningiserror --nitpick --keep-going
 
 # The self-study edition: the same book with the exercises' solutions revealed on demand.
 book-self-study: $(STAMP) notebooks
+	$(BIN)/python _ext/execute_cache.py
 	BNLAB_EDITION=self-study $(BIN)/jupyter-book build . --path-output _build/self-study \
 	  --warningiserror --nitpick --keep-going
 

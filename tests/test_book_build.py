@@ -3,6 +3,10 @@
 Jupyter Book 1 only logs a failed execution by default. `_config.yml` turns that into an error
 (`nb_execution_raise_on_error`, `stderr_output: warn` under `--warningiserror`); these tests build
 a small temp copy of the book with one extra page and check the exit status.
+
+They build it as `make book` does: the page is executed into the execution cache first
+(`_ext/execute_cache.py`), then the build reads it from there; the build alone must still fail
+on its own when it executes a page itself.
 """
 
 import shutil
@@ -17,8 +21,12 @@ JUPYTER_BOOK = Path(sys.executable).with_name("jupyter-book")
 HEADER = (ROOT / "chapters" / "01_expectation_variance.md").read_text().split("---", 2)[1]
 
 
-def build_with_page(tmp_path, code):
-    """Build intro + one notebook page whose only cell is `code`; return (returncode, log)."""
+def build_with_page(tmp_path, code, precache=True):
+    """Build intro + one notebook page whose only cell is `code`; return (returncode, log).
+
+    With `precache`, as `make book`: execute the page into the cache, and stop if that fails.
+    Both steps run in the copy, so its cache (a path relative to the cwd) is its own.
+    """
     book = tmp_path / "book"
     book.mkdir()
     for name in ("_config.yml", "references.bib", "intro.md"):
@@ -31,23 +39,41 @@ def build_with_page(tmp_path, code):
     )
     intro = book / "intro.md"
     intro.write_text(intro.read_text().replace("```{tableofcontents}\n```", ""))
-    proc = subprocess.run(
-        [str(JUPYTER_BOOK), "build", str(book), "--warningiserror", "--nitpick", "--keep-going"],
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    return proc.returncode, proc.stdout + proc.stderr
+    steps = [[str(JUPYTER_BOOK), "build", ".", "--warningiserror", "--nitpick", "--keep-going"]]
+    if precache:
+        steps.insert(0, [sys.executable, "_ext/execute_cache.py", "probe.md"])
+    log = ""
+    for step in steps:
+        proc = subprocess.run(step, cwd=book, capture_output=True, text=True, timeout=300)
+        log += proc.stdout + proc.stderr
+        if proc.returncode != 0:
+            break
+    return proc.returncode, log
 
 
 @pytest.mark.book
 class TestBuildFails:
-    def test_clean_page_builds(self, tmp_path):
-        code, log = build_with_page(tmp_path, "print(1 + 1)")
+    def test_clean_page_builds_from_the_cache(self, tmp_path, monkeypatch):
+        # executed as myst-nb would: the page's folder as cwd, the environment inherited
+        monkeypatch.setenv("BNLAB_PROBE", "inherited")
+        probe = "import os\nassert os.environ['BNLAB_PROBE'] == 'inherited'\nprint(os.getcwd())"
+        code, log = build_with_page(tmp_path, probe)
         assert code == 0, log[-3000:]
+        assert "[execute_cache] probe.md:" in log
+        assert "Using cached notebook" in log and "Executing notebook" not in log
+        page = (tmp_path / "book" / "_build" / "html" / "probe.html").read_text()
+        assert str(tmp_path / "book") in page
+        again = subprocess.run(
+            [sys.executable, "_ext/execute_cache.py", "probe.md"],
+            cwd=tmp_path / "book",
+            capture_output=True,
+            text=True,
+        )
+        assert "0 of 1 notebook(s) to execute" in again.stdout, again.stdout + again.stderr
 
-    def test_raising_cell_fails_build(self, tmp_path):
-        code, log = build_with_page(tmp_path, "raise RuntimeError('deliberate failure')")
+    @pytest.mark.parametrize("precache", [True, False], ids=["make-book", "build-alone"])
+    def test_raising_cell_fails_build(self, tmp_path, precache):
+        code, log = build_with_page(tmp_path, "raise RuntimeError('deliberate failure')", precache)
         assert code != 0
         assert "deliberate failure" in log
 
@@ -56,4 +82,5 @@ class TestBuildFails:
             tmp_path, "import warnings\nwarnings.warn('deliberate warning')"
         )
         assert code != 0
+        assert "Using cached notebook" in log  # the build checks cached outputs too
         assert "stderr was found in the cell outputs" in log
