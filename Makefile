@@ -6,14 +6,58 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+# Both can be overridden on the command line: make PYTHON=/usr/bin/python3 VENV=/tmp/v venv
+# (`make bench` needs a relative VENV).
+
+# The Pythons requirements.txt installs on: from Debian 12's own 3.11.2 up to, not including, 3.12
+# (the pins are verified on 3.11 only). `make venv` and `make lock` refuse any other.
+PYTHON_MIN   := 3.11.2
+PYTHON_BELOW := 3.12
+# torch is the CPU build: its exact pin (from requirements.txt) is installed first from PyTorch's
+# CPU index; its 2.13.0+cpu wheel then satisfies the pin torch==2.13.0. If that index cannot be
+# reached, torch comes from the default index (on Linux x86_64 PyPI's multi-GB CUDA build) with a
+# warning. Empty TORCH_INDEX to take torch from the default index straight away.
+TORCH_INDEX ?= https://download.pytorch.org/whl/cpu
+TORCH       := $(shell sed -n 's/^\(torch==[^ ]*\).*/\1/p' requirements.txt)
+# `make lock` resolves requirements.in with the lowest supported Python, so no pin needs a newer one.
+LOCK_PYTHON ?= $(if $(wildcard /usr/bin/python3),/usr/bin/python3,$(PYTHON))
+LOCK_VENV   := $(or $(TMPDIR),/tmp)/bnlab-lock-venv
+PIP         := -m pip --disable-pip-version-check
+
+# $(call check-python,INTERPRETER,WHAT): stop, naming the version found, unless it is in range.
+check-python = command -v $(1) >/dev/null 2>&1 || { echo "$(2): Python '$(1)' not found; give \
+  one from $(PYTHON_MIN) to below $(PYTHON_BELOW), e.g. make PYTHON=/usr/bin/python3.11 $(2)" >&2; \
+  exit 1; }; $(1) -c 'import platform, sys; \
+  low, high = (tuple(map(int, v.split("."))) for v in ("$(PYTHON_MIN)", "$(PYTHON_BELOW)")); \
+  sys.exit(0 if low <= sys.version_info[:3] < high else "$(2): %s is Python %s, but \
+  requirements.txt needs Python >=$(PYTHON_MIN),<$(PYTHON_BELOW); choose one with \
+  make PYTHON=/path/to/python3.11 $(2)" % (sys.executable, platform.python_version()))'
+
+# $(call install-torch,BIN): $(TORCH) without its dependencies (requirements.txt pins them), from
+# TORCH_INDEX with one retry and a short timeout, else from the default index with a warning.
+install-torch = if [ -z "$(strip $(TORCH_INDEX))" ]; then \
+	  echo "$(TORCH) from the default index (TORCH_INDEX is empty)"; \
+	  $(1)/python $(PIP) install --quiet --no-deps $(TORCH); \
+	elif echo "$(TORCH) from $(TORCH_INDEX), the CPU build"; \
+	  ! $(1)/python $(PIP) install --quiet --no-deps --retries 1 --timeout 10 \
+	  --index-url $(TORCH_INDEX) $(TORCH); then \
+	  echo "WARNING: could not install $(TORCH) from PyTorch's CPU index $(TORCH_INDEX) (see \
+	  pip's message above). Falling back to the default index: on Linux x86_64 that is PyPI's \
+	  CUDA build (several GB with its nvidia-* packages) unless pip's find-links hold the CPU \
+	  wheel. For the CPU build make that index reachable and recreate the venv." >&2; \
+	  $(1)/python $(PIP) install --quiet --no-deps $(TORCH); \
+	fi
 
 .PHONY: venv book book-self-study notebooks exercises check-exercises grade autograde bench \
-        test test-fast lint lock clean browser-deps
+        test test-fast lint lock clean browser-deps check-debian-python
 
 $(STAMP): requirements.txt pyproject.toml
+	@$(call check-python,$(PYTHON),venv)
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements.txt
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
+	@$(call install-torch,$(BIN))
+	$(BIN)/python $(PIP) install --quiet -r requirements.txt
+	$(BIN)/python $(PIP) install --quiet --no-deps --no-build-isolation -e .
+	@$(BIN)/python -c 'import importlib.metadata as m; print("installed torch", m.version("torch"))'
 	touch $@
 
 venv: $(STAMP)
@@ -70,8 +114,25 @@ test: $(STAMP) browser-deps lint book
 test-fast: $(STAMP)
 	$(BIN)/python -m pytest -m "not book and not grading and not browser"
 
-lock: $(STAMP)
-	$(BIN)/python -m pip freeze --exclude-editable | sed 's/+cpu$$//' > requirements.txt
+# requirements.txt afresh: the newest releases of requirements.in (and what they pull in) that
+# install on LOCK_PYTHON, in a throwaway venv. Rebuild and `make test` before committing it.
+lock:
+	@$(call check-python,$(LOCK_PYTHON),lock)
+	@$(LOCK_PYTHON) -c 'import platform; v = platform.python_version(); v == "$(PYTHON_MIN)" or \
+	  print(f"WARNING: locking with Python {v}, not the minimum $(PYTHON_MIN): a pin may need a \
+	  newer Python than $(PYTHON_MIN) (requirements.in constrains the known ones)")'
+	rm -rf $(LOCK_VENV)
+	$(LOCK_PYTHON) -m venv $(LOCK_VENV)
+	@$(call install-torch,$(LOCK_VENV)/bin)
+	$(LOCK_VENV)/bin/python $(PIP) install --quiet -r requirements.in
+	$(LOCK_VENV)/bin/python $(PIP) freeze | sed 's/+cpu$$//' > requirements.txt.new
+	mv requirements.txt.new requirements.txt
+	rm -rf $(LOCK_VENV)
+
+# requirements.txt installs on Debian 12's own Python (/usr/bin/python3, 3.11.2): a throwaway venv
+# with it, a smoke test, the venv removed (skipped where that Python is missing or not 3.11).
+check-debian-python:
+	PYTHON_MIN=$(PYTHON_MIN) PYTHON_BELOW=$(PYTHON_BELOW) .ci/check-debian-python
 
 clean:
 	rm -rf _build $(VENV)
