@@ -9,10 +9,11 @@ outputs ("Using cached notebook" in its log).
 A notebook runs exactly as myst-nb would run it: through jupyter-cache's own worker, in the
 kernel its metadata names, with its own folder as cwd (``run_in_temp: false``), with the
 ``timeout`` and ``allow_errors`` of ``_config.yml``, and with this process's environment
-(``BNLAB_SEED``, ``BNLAB_FULL``, ...). A notebook that fails is not cached: its traceback is
-printed and the exit status is 1, so ``make book`` stops as the build would. Stderr output is
-cached like any output, and the build's ``stderr_output: warn`` fails on it as before. The
-build never depends on this step: it still executes whatever is not in the cache.
+(``BNLAB_SEED``, ``BNLAB_FULL``, ...; as in myst-nb, the cache is keyed by the code alone, not
+the environment). A notebook that fails is not cached: its traceback is printed and the exit
+status is 1, so ``make book`` fails before the Sphinx build (which would only execute it again).
+Stderr output is cached like any output, and the build's ``stderr_output: warn`` fails on it as
+before. The build never depends on this step: it still executes whatever is not in the cache.
 
     python _ext/execute_cache.py [NOTEBOOK ...]   # from the book root, as `jupyter-book build .`
 """
