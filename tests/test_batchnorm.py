@@ -14,6 +14,11 @@ SHAPES = [(8, 3), (5, 1), (4, 3, 5), (2, 3, 4, 5), (2, 2, 3, 2, 2)]
 RTOL64 = 1e-12
 
 
+def channel_view(v, ndim):
+    """(C,) as (1, C, 1, ...): written here, not taken from the code under test."""
+    return np.asarray(v).reshape((1, -1) + (1,) * (ndim - 2))
+
+
 def rel_error(a, b):
     """CS231n's relative error, written here so the test does not trust bnlab.gradcheck."""
     return np.max(np.abs(a - b) / np.maximum(1e-8, np.abs(a) + np.abs(b)))
@@ -37,8 +42,8 @@ def make_batch(shape, dtype=np.float64, seed=0):
     """x with a different mean and scale per channel, gamma, beta and an upstream gradient dy."""
     rng = np.random.default_rng(seed)
     c = shape[1]
-    loc = bn._per_channel(rng.normal(0, 3, c), len(shape))
-    scale = bn._per_channel(rng.uniform(0.5, 2, c), len(shape))
+    loc = channel_view(rng.normal(0, 3, c), len(shape))
+    scale = channel_view(rng.uniform(0.5, 2, c), len(shape))
     x = (loc + scale * rng.standard_normal(shape)).astype(dtype)
     gamma = rng.uniform(0.5, 2, c).astype(dtype)
     beta = rng.normal(0, 1, c).astype(dtype)
@@ -408,7 +413,7 @@ class TestInference:
         scale, shift = bn.inference_affine(
             layer.running_mean, layer.running_var, layer.gamma, layer.beta, layer.eps
         )
-        y = bn._per_channel(scale, x.ndim) * x + bn._per_channel(shift, x.ndim)
+        y = channel_view(scale, x.ndim) * x + channel_view(shift, x.ndim)
         np.testing.assert_allclose(y, layer.eval()(x), rtol=0, atol=RTOL64 * np.abs(y).max())
 
     def test_matches_torch_functional_eval(self):

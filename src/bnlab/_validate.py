@@ -26,6 +26,19 @@ def float_array(value, name, *, min_ndim=1):
     return value
 
 
+def batch_input(x, name="x"):
+    """Return a non-empty float array of at least 2 dimensions, (N, D) or (N, C, *spatial)."""
+    x = float_array(x, name, min_ndim=2)
+    if x.size == 0:
+        raise ValueError(f"{name} must not be empty, got shape {x.shape}")
+    return x
+
+
+def per_channel(v, ndim):
+    """Reshape a (C,) array to (1, C, 1, ...) so that it broadcasts against (N, C, *spatial)."""
+    return v.reshape((1, -1) + (1,) * (ndim - 2))
+
+
 def param_array(value, name, shape, dtype):
     """Return a parameter of exactly `shape`, cast to `dtype`, or raise naming `name`."""
     value = float_array(value, name, min_ndim=0)

@@ -10,11 +10,13 @@ from typing import NamedTuple
 import numpy as np
 
 from bnlab._validate import (
+    batch_input,
     float_array,
     float_dtype,
     nonnegative_float,
     one_of,
     param_array,
+    per_channel,
     positive_int,
     unit_interval,
 )
@@ -42,18 +44,6 @@ class Cache(NamedTuple):
 def _reduce_axes(ndim):
     """Every axis except axis 1, the feature/channel axis."""
     return (0, *range(2, ndim))
-
-
-def _per_channel(v, ndim):
-    """Reshape a (C,) array to (1, C, 1, ...) so that it broadcasts against (N, C, *spatial)."""
-    return v.reshape((1, -1) + (1,) * (ndim - 2))
-
-
-def _input(x):
-    x = float_array(x, "x", min_ndim=2)
-    if x.size == 0:
-        raise ValueError(f"x must not be empty, got shape {x.shape}")
-    return x
 
 
 def _per_feature(shape, dtype, **arrays):
@@ -88,10 +78,10 @@ def batch_stats(x):
     >>> batch_stats(np.array([[2.0], [4.0], [6.0], [8.0]]))
     (array([5.]), array([5.]))
     """
-    x = _input(x)
+    x = batch_input(x)
     axes = _reduce_axes(x.ndim)
     mu = x.mean(axis=axes)
-    var = ((x - _per_channel(mu, x.ndim)) ** 2).mean(axis=axes)
+    var = ((x - per_channel(mu, x.ndim)) ** 2).mean(axis=axes)
     return mu, var
 
 
@@ -142,7 +132,7 @@ def forward(x, gamma, beta, eps=1e-5):
     >>> np.round(y.ravel(), 3)
     array([-1.342, -0.447,  0.447,  1.342])
     """
-    x = _input(x)
+    x = batch_input(x)
     gamma, beta = _per_feature((x.shape[1],), x.dtype, gamma=gamma, beta=beta)
     eps = nonnegative_float(eps, "eps")
     if x.size // x.shape[1] < 2:
@@ -152,8 +142,8 @@ def forward(x, gamma, beta, eps=1e-5):
         )
     mu, var = batch_stats(x)
     inv_std = 1.0 / np.sqrt(var + eps)
-    x_hat = (x - _per_channel(mu, x.ndim)) * _per_channel(inv_std, x.ndim)
-    y = _per_channel(gamma, x.ndim) * x_hat + _per_channel(beta, x.ndim)
+    x_hat = (x - per_channel(mu, x.ndim)) * per_channel(inv_std, x.ndim)
+    y = per_channel(gamma, x.ndim) * x_hat + per_channel(beta, x.ndim)
     return y, Cache(x, mu, var, eps, inv_std, x_hat, gamma, _reduce_axes(x.ndim))
 
 
@@ -206,8 +196,8 @@ def backward(dy, cache):
     m = dy.size // dy.shape[1]
     dbeta = dy.sum(axis=axes)
     dgamma = (dy * x_hat).sum(axis=axes)
-    scale = _per_channel(cache.gamma * cache.inv_std / m, ndim)
-    dx = scale * (m * dy - _per_channel(dbeta, ndim) - x_hat * _per_channel(dgamma, ndim))
+    scale = per_channel(cache.gamma * cache.inv_std / m, ndim)
+    dx = scale * (m * dy - per_channel(dbeta, ndim) - x_hat * per_channel(dgamma, ndim))
     return dx, dgamma, dbeta
 
 
@@ -251,7 +241,7 @@ def backward_staged(dy, cache):
     dy = _upstream(dy, cache)
     axes, ndim = cache.axes, dy.ndim
     m = dy.size // dy.shape[1]
-    gamma, mu, inv_std = (_per_channel(v, ndim) for v in (cache.gamma, cache.mu, cache.inv_std))
+    gamma, mu, inv_std = (per_channel(v, ndim) for v in (cache.gamma, cache.mu, cache.inv_std))
     xc = cache.x - mu
     # y = gamma * x_hat + beta
     dbeta = dy.sum(axis=axes)
@@ -372,7 +362,7 @@ def inference(x, running_mean, running_var, gamma, beta, eps=1e-5):
     ...           eps=0.0)
     array([[1.]])
     """
-    x = _input(x)
+    x = batch_input(x)
     params = _per_feature(
         (x.shape[1],),
         x.dtype,
@@ -381,7 +371,7 @@ def inference(x, running_mean, running_var, gamma, beta, eps=1e-5):
         gamma=gamma,
         beta=beta,
     )
-    mean, var, gamma, beta = (_per_channel(v, x.ndim) for v in params)
+    mean, var, gamma, beta = (per_channel(v, x.ndim) for v in params)
     eps = nonnegative_float(eps, "eps")
     return gamma * (x - mean) / np.sqrt(var + eps) + beta
 
@@ -514,7 +504,7 @@ class BatchNorm:
 
     def forward(self, x):
         """Normalize ``x`` of shape (N, C, ...); in training mode also update the running stats."""
-        x = _input(x)
+        x = batch_input(x)
         if x.shape[1] != self.num_features:
             raise ValueError(
                 f"x must have num_features={self.num_features} entries on axis 1, got {x.shape}"

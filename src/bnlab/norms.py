@@ -6,8 +6,7 @@ so they behave the same for a batch of one and need no running statistics (chapt
 
 import numpy as np
 
-from bnlab._validate import nonnegative_float, param_array, positive_int
-from bnlab.batchnorm import _input, _per_channel
+from bnlab._validate import batch_input, nonnegative_float, param_array, per_channel, positive_int
 
 
 def _standardize(x, axes, eps):
@@ -50,7 +49,7 @@ def layer_norm(x, gamma, beta, eps=1e-5):
     array([[-1.2247,  0.    ,  1.2247],
            [-1.2247,  0.    ,  1.2247]])
     """
-    x = _input(x)
+    x = batch_input(x)
     gamma = param_array(gamma, "gamma", x.shape[1:], x.dtype)
     beta = param_array(beta, "beta", x.shape[1:], x.dtype)
     eps = nonnegative_float(eps, "eps")
@@ -89,7 +88,7 @@ def group_norm(x, num_groups, gamma, beta, eps=1e-5):
     >>> group_norm(x, 2, np.ones(4), np.zeros(4), eps=0.0)
     array([[-1.,  1., -1.,  1.]])
     """
-    x = _input(x)
+    x = batch_input(x)
     n, c = x.shape[:2]
     num_groups = positive_int(num_groups, "num_groups")
     if c % num_groups:
@@ -99,4 +98,4 @@ def group_norm(x, num_groups, gamma, beta, eps=1e-5):
     eps = nonnegative_float(eps, "eps")
     # one row per (sample, group): the group's channels and positions side by side
     x_hat = _standardize(x.reshape(n, num_groups, -1), 2, eps).reshape(x.shape)
-    return _per_channel(gamma, x.ndim) * x_hat + _per_channel(beta, x.ndim)
+    return per_channel(gamma, x.ndim) * x_hat + per_channel(beta, x.ndim)
