@@ -11,6 +11,9 @@ Chapters import from here and exercises are graded against it. One idea per modu
 - `bnlab.training`  torch models, the SGD loop and diagnostics of the experiments (chapter 8)
 - `bnlab.style`     the course's figure style and palette
 - `bnlab.seeds`     every random seed of the course, shifted by ``BNLAB_SEED``
+- `bnlab.distributed` synchronized BN across torch.distributed processes (chapter 9)
+- `bnlab.launch`    run a function in N local gloo processes, failures raised (chapter 9)
+- `bnlab.dataparallel` what chapter 9's processes run: BN on slices, data-parallel training
 """
 
 __version__ = "0.1.0"
