@@ -11,6 +11,7 @@ the tests run in their processes lives here:
 - `ghost_batch_norm` is local BN on one process: statistics of sub-batches ("ghost batches").
 """
 
+import time
 from dataclasses import dataclass
 
 import numpy as np
@@ -27,8 +28,13 @@ from bnlab.training import History, make_mlp
 NORMS = ("local", "sync", None)
 
 
-def rank_and_size(rank, world_size):
-    """The smallest function a process can run: its rank and the number of processes."""
+def rank_and_size(rank, world_size, pause=0.0):
+    """The smallest function a process can run: its rank and the number of processes.
+
+    After `pause` seconds: a long pause shows what `bnlab.launch.run_distributed` does when
+    processes run out of time.
+    """
+    time.sleep(pause)
     return rank, world_size
 
 
@@ -73,7 +79,8 @@ class SliceCase:
         T training steps; process k's slice of step t is ``xs[k][t]``.
     dys : tuple of Tensor, shapes of `xs`
         The upstream gradient dL/dy of each slice and step.
-    gamma, beta : Tensor of shape (C,)
+    gamma, beta : Tensor of shape (C,) or None
+        None: the layer's own initial values, 1 and 0 (C then comes from each slice).
     eps, momentum : float
     x_eval : tuple of Tensor of shape (N_k, C, *spatial), or None
         Each process's batch for the eval-mode pass after the T steps.
@@ -81,8 +88,8 @@ class SliceCase:
 
     xs: tuple
     dys: tuple
-    gamma: torch.Tensor
-    beta: torch.Tensor
+    gamma: torch.Tensor | None = None
+    beta: torch.Tensor | None = None
     eps: float = 1e-5
     momentum: float = 0.1
     x_eval: tuple | None = None
@@ -91,12 +98,9 @@ class SliceCase:
     def from_batch(cls, x, sizes, dy=None, gamma=None, beta=None, **kwargs):
         """Cut one step's batch x (N, C, *) into slices of `sizes` examples (one per process).
 
-        `dy` defaults to ones, `gamma` to ones and `beta` to zeros; float dtype of x.
+        `dy` defaults to ones.
         """
-        C = x.shape[1]
         dy = torch.ones_like(x) if dy is None else dy
-        gamma = torch.ones(C, dtype=x.dtype) if gamma is None else gamma
-        beta = torch.zeros(C, dtype=x.dtype) if beta is None else beta
         xs = tuple(s[None] for s in torch.split(x, list(sizes)))
         dys = tuple(s[None] for s in torch.split(dy, list(sizes)))
         return cls(xs, dys, gamma, beta, **kwargs)
@@ -121,10 +125,11 @@ def batch_norm_on_slices(rank, world_size, *cases):
 
 def _slice_case(case, rank):
     xs, dys = case.xs[rank], case.dys[rank]
-    bn = SyncBatchNorm(case.gamma.shape[0], eps=case.eps, momentum=case.momentum).to(xs.dtype)
+    bn = SyncBatchNorm(xs.shape[2], eps=case.eps, momentum=case.momentum).to(xs.dtype)
     with torch.no_grad():
-        bn.weight.copy_(case.gamma)
-        bn.bias.copy_(case.beta)
+        for param, value in ((bn.weight, case.gamma), (bn.bias, case.beta)):
+            if value is not None:
+                param.copy_(value)
     out = {k: [] for k in ("y", "dx", "dgamma", "dbeta", "running_mean", "running_var")}
     for x_t, dy_t in zip(xs, dys, strict=True):
         x_t = x_t.clone().requires_grad_()
@@ -138,7 +143,7 @@ def _slice_case(case, rank):
     out = {k: torch.stack(v) for k, v in out.items()}
     out["y_eval"] = None if case.x_eval is None else bn.eval()(case.x_eval[rank]).detach()
     x0 = xs[0].clone().requires_grad_()
-    gamma, beta = (p.clone().requires_grad_() for p in (case.gamma, case.beta))
+    gamma, beta = (p.detach().clone().requires_grad_() for p in (bn.weight, bn.bias))
     y0 = sync_batch_norm(x0, gamma, beta, case.eps)
     (y0 * dys[0]).sum().backward()
     out["function"] = {"y": y0.detach(), "dx": x0.grad, "dgamma": gamma.grad, "dbeta": beta.grad}

@@ -18,10 +18,10 @@ import datetime
 import multiprocessing
 import os
 import pickle
-import queue
 import socket
 import time
 import traceback
+from multiprocessing.connection import wait
 
 import torch
 import torch.distributed as dist
@@ -29,7 +29,6 @@ import torch.distributed as dist
 HOST = "127.0.0.1"
 PRELOAD = ["torch", "torch.distributed", "bnlab.distributed", "bnlab.dataparallel"]
 GRACE = 2.0  # seconds to wait for the other processes' reports after the first failure
-EXIT_GRACE = 1.0  # seconds a process may be dead before its missing report counts as a failure
 
 
 class ProcessFailed(RuntimeError):
@@ -72,8 +71,12 @@ def loopback_interface():
     return names[0] if names else None
 
 
-def _run_rank(reports, fn, rank, world_size, port, timeout, args):
-    """The body of one process: join the group, call fn, report the result or the traceback."""
+def _run_rank(conn, fn, rank, world_size, port, timeout, args):
+    """The body of one process: join the group, call fn, send the result or the traceback.
+
+    The report is sent (synchronously, through this process's own pipe) before the process
+    leaves the group, so a process that fails reports before its peers can notice it is gone.
+    """
     try:
         if "GLOO_SOCKET_IFNAME" not in os.environ and loopback_interface():
             os.environ["GLOO_SOCKET_IFNAME"] = loopback_interface()
@@ -85,13 +88,15 @@ def _run_rank(reports, fn, rank, world_size, port, timeout, args):
             world_size=world_size,
             timeout=datetime.timedelta(seconds=timeout),
         )
-        try:
-            payload = pickle.dumps(fn(rank, world_size, *args))
-        finally:
-            dist.destroy_process_group()
-        reports.put((rank, True, payload))
+        report = (True, time.time(), pickle.dumps(fn(rank, world_size, *args)))
     except BaseException:
-        reports.put((rank, False, traceback.format_exc()))
+        report = (False, time.time(), traceback.format_exc())
+    try:
+        conn.send_bytes(pickle.dumps(report))
+    finally:
+        conn.close()
+        if dist.is_initialized():
+            dist.destroy_process_group()
 
 
 def _check_importable(fn):
@@ -151,8 +156,15 @@ def run_distributed(fn, world_size, *args, timeout=120.0):
     ------
     ProcessFailed
         If a process raised, died without a result or did not finish within `timeout`. The
-        message names the first failed rank and shows its traceback; the other processes are
-        stopped (the ones blocked in a collective with it would otherwise wait for `timeout`).
+        message names the process that failed first and shows its traceback, then the later
+        failures (usually peers that lost it). All processes are stopped and reaped before it
+        is raised: the ones blocked in a collective with a failed peer would otherwise wait.
+
+    Notes
+    -----
+    Each process reports through a pipe of its own: the result pickled, or the traceback and
+    the time of the failure. A process that dies without a report closes its pipe, which the
+    caller sees at once. After the first failure the others get `GRACE` seconds to report.
 
     Examples
     --------
@@ -166,66 +178,73 @@ def run_distributed(fn, world_size, *args, timeout=120.0):
     if not timeout > 0:
         raise ValueError(f"timeout must be > 0 seconds, got {timeout}")
     ctx = multiprocessing.get_context("forkserver")
-    ctx.set_forkserver_preload(PRELOAD)  # takes effect when the server starts (once)
-    reports = ctx.Queue()
+    ctx.set_forkserver_preload(PRELOAD)  # takes effect when the server starts (once per session)
     port = free_port()
-    processes = [
-        ctx.Process(
-            target=_run_rank,
-            args=(reports, fn, rank, world_size, port, timeout, args),
-            name=f"bnlab-rank-{rank}",
-            daemon=True,
-        )
-        for rank in range(world_size)
-    ]
-    results, failures, dead_since = {}, {}, {}
+    processes, pending = [], {}
+    results, failures = {}, {}  # failures: rank -> (time of failure, report)
     try:
-        for p in processes:
+        for rank in range(world_size):
+            reader, writer = ctx.Pipe(duplex=False)
+            p = ctx.Process(
+                target=_run_rank,
+                args=(writer, fn, rank, world_size, port, timeout, args),
+                name=f"bnlab-rank-{rank}",
+                daemon=True,
+            )
+            processes.append(p)
             p.start()
+            writer.close()  # the child holds the only write end: its death closes the pipe
+            pending[reader] = rank
         deadline = time.monotonic() + timeout
-        while len(results) + len(failures) < world_size and time.monotonic() < deadline:
-            try:
-                rank, ok, payload = reports.get(timeout=0.05)
-            except queue.Empty:
-                _note_silent_deaths(processes, results, failures, dead_since)
-                continue
-            if ok:
-                results[rank] = pickle.loads(payload)
-            else:
-                failures[rank] = payload
-                deadline = min(deadline, time.monotonic() + GRACE)
+        while pending and (left := deadline - time.monotonic()) > 0:
+            for reader in wait(list(pending), timeout=left):
+                rank = pending.pop(reader)
+                _receive(reader, rank, processes[rank], results, failures)
+                if failures:
+                    deadline = min(deadline, time.monotonic() + GRACE)
     finally:
         _stop(processes)
-        reports.close()
+        for reader in pending:
+            reader.close()
     if failures or len(results) < world_size:
         raise _failure(world_size, results, failures, timeout)
     return [results[rank] for rank in range(world_size)]
 
 
-def _note_silent_deaths(processes, results, failures, dead_since):
-    """Count a process that exited without a report (a crash, a signal) as failed."""
-    now = time.monotonic()
-    for rank, p in enumerate(processes):
-        if p.exitcode is None or rank in results or rank in failures:
-            continue
-        dead_since.setdefault(rank, now)
-        if now - dead_since[rank] > EXIT_GRACE:
-            failures[rank] = f"exited with code {p.exitcode} without a result (a crash or a signal)"
+def _receive(reader, rank, process, results, failures):
+    """Read one process's report into `results` or `failures`."""
+    try:
+        ok, when, payload = pickle.loads(reader.recv_bytes())
+    except EOFError:
+        process.join(timeout=5)
+        failures[rank] = (
+            time.time(),
+            f"exited with code {process.exitcode} without a result (a crash or a signal)",
+        )
+        return
+    finally:
+        reader.close()
+    if ok:
+        results[rank] = pickle.loads(payload)
+    else:
+        failures[rank] = (when, payload)
 
 
 def _failure(world_size, results, failures, timeout):
+    missing = [r for r in range(world_size) if r not in results and r not in failures]
+    late = {r: f"no result within {timeout:g} s (stopped)" for r in missing}
     if not failures:
-        missing = [r for r in range(world_size) if r not in results]
-        reports = {r: f"no result within {timeout:g} s" for r in missing}
         return ProcessFailed(
             f"process(es) {missing} of {world_size} gave no result within {timeout:g} s and "
             "were stopped",
             missing[0],
-            reports,
+            late,
         )
-    first = next(iter(failures))
-    others = [f"process {r}: {_summary(text)}" for r, text in failures.items() if r != first]
-    message = f"process {first} of {world_size} failed:\n{failures[first].rstrip()}"
+    ordered = sorted(failures, key=lambda r: failures[r][0])
+    reports = {r: failures[r][1] for r in ordered} | late
+    first = ordered[0]
+    message = f"process {first} of {world_size} failed:\n{reports[first].rstrip()}"
+    others = [f"process {r}: {_summary(text)}" for r, text in reports.items() if r != first]
     if others:
         message += "\nlater failures (often because a peer left): " + "; ".join(others)
-    return ProcessFailed(message, first, dict(failures))
+    return ProcessFailed(message, first, reports)
