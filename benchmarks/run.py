@@ -103,8 +103,9 @@ def main(argv=None):
     save(result, args)
     if not (args.tiny or args.skip_build):
         with tempfile.TemporaryDirectory() as tmp:
-            result["build"] = book.build_times(tmp)
+            result["build"], result["build_chapters"] = book.build_times(tmp)
         print_table([result["build"]], list(result["build"]))
+        print_table(result["build_chapters"], ["chapter", "seconds_in_build"])
 
     save(result, args)
     print(f"wrote {args.out}" + (f" and {args.markdown}" if args.markdown else ""))
