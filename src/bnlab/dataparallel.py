@@ -8,9 +8,11 @@ the tests run in their processes lives here:
 - `train_data_parallel` trains networks data-parallel: each process takes its slice of every
   mini-batch, BN is local (statistics of the slice) or synchronized (of the union batch), and the
   weight gradients are summed over the processes by one all-reduce per step;
-- `ghost_batch_norm` is local BN on one process: statistics of sub-batches ("ghost batches").
+- `ghost_batch_norm` is local BN on one process: statistics of sub-batches ("ghost batches");
+- `torch_sync_batch_norm` shows what ``torch.nn.SyncBatchNorm`` does on CPU processes.
 """
 
+import resource
 import time
 from dataclasses import dataclass
 
@@ -25,7 +27,7 @@ from bnlab.experiments import digits_tensors
 from bnlab.stacked import StackedBatchNorm, StackedMLP, evaluate_stacked
 from bnlab.training import History, make_mlp
 
-NORMS = ("local", "sync", None)
+NORMS = ("local", "sync", "ghost", None)
 
 
 def rank_and_size(rank, world_size, pause=0.0):
@@ -38,12 +40,22 @@ def rank_and_size(rank, world_size, pause=0.0):
     return rank, world_size
 
 
-def ghost_batch_norm(x, ghost_size, gamma=None, beta=None, eps=1e-5):
+def ghost_batch_norm(
+    x,
+    ghost_size,
+    gamma=None,
+    beta=None,
+    eps=1e-5,
+    running_mean=None,
+    running_var=None,
+    momentum=0.1,
+):
     """Training-mode BN with the statistics of each ghost batch of `ghost_size` examples.
 
     Derived in chapter 9. It is what local BN computes when the batch is split over processes
-    with `ghost_size` examples each: ``x[:g]`` is normalized with its own statistics,
-    ``x[g:2g]`` with its own, and so on (the last ghost batch may be smaller). Differentiable.
+    with `ghost_size` examples each, and what gradient accumulation over micro-batches of
+    `ghost_size` computes: ``x[:g]`` is normalized with its own statistics, ``x[g:2g]`` with its
+    own, and so on (the last ghost batch may be smaller). Differentiable.
 
     Parameters
     ----------
@@ -52,6 +64,10 @@ def ghost_batch_norm(x, ghost_size, gamma=None, beta=None, eps=1e-5):
         Examples per ghost batch; each ghost batch needs at least 2 values per channel.
     gamma, beta : Tensor of shape (C,) or None
     eps : float, default 1e-5
+    running_mean, running_var : Tensor of shape (C,) or None
+        If given, updated in place once per ghost batch, in order (torch's convention, with
+        `momentum`), as k micro-batches of gradient accumulation would update them.
+    momentum : float, default 0.1
 
     Returns
     -------
@@ -65,8 +81,12 @@ def ghost_batch_norm(x, ghost_size, gamma=None, beta=None, eps=1e-5):
     """
     if isinstance(ghost_size, bool) or not isinstance(ghost_size, int) or ghost_size < 1:
         raise ValueError(f"ghost_size must be an integer >= 1, got {ghost_size!r}")
-    ghosts = x.split(ghost_size)
-    return torch.cat([F.batch_norm(g, None, None, gamma, beta, True, 0.0, eps) for g in ghosts])
+    return torch.cat(
+        [
+            F.batch_norm(g, running_mean, running_var, gamma, beta, True, momentum, eps)
+            for g in x.split(ghost_size)
+        ]
+    )
 
 
 @dataclass(frozen=True)
@@ -150,6 +170,22 @@ def _slice_case(case, rank):
     return out
 
 
+def torch_sync_batch_norm(rank, world_size, x):
+    """Try ``torch.nn.SyncBatchNorm`` in training mode on this process's slice of `x` (CPU).
+
+    Returns
+    -------
+    str
+        The error torch raises (its kernels need a GPU), or "no error" and the output's shape.
+    """
+    slices = torch.tensor_split(x, world_size)
+    try:
+        y = nn.SyncBatchNorm(x.shape[1]).to(x.dtype)(slices[rank])
+    except (ValueError, RuntimeError) as err:
+        return f"{type(err).__name__}: {err}"
+    return f"no error, output of shape {tuple(y.shape)}"
+
+
 class StackedSyncBatchNorm(nn.Module):
     """`bnlab.stacked.StackedBatchNorm` synchronized: one `SyncBatchNorm` over the M*F columns.
 
@@ -173,20 +209,50 @@ class StackedSyncBatchNorm(nn.Module):
         return y.reshape(N, M, D).transpose(0, 1)
 
 
+class StackedGhostBatchNorm(nn.Module):
+    """`bnlab.stacked.StackedBatchNorm` with the statistics of ghost batches (`ghost_batch_norm`).
+
+    In eval mode it normalizes with the running statistics, like any BN layer.
+    """
+
+    def __init__(self, stacked, ghost_size):
+        super().__init__()
+        self.stacked, self.ghost_size = stacked, ghost_size
+
+    def forward(self, x):
+        if not self.training:
+            return self.stacked(x)
+        s = self.stacked
+        M, N, D = x.shape
+        y = ghost_batch_norm(
+            x.transpose(0, 1).reshape(N, M * D),
+            self.ghost_size,
+            s.weight.reshape(-1),
+            s.bias.reshape(-1),
+            s.eps,
+            s.running_mean.view(-1),
+            s.running_var.view(-1),
+            s.momentum,
+        )
+        return y.reshape(N, M, D).transpose(0, 1)
+
+
 @dataclass(frozen=True)
 class Run:
     """One data-parallel training configuration for `train_data_parallel`.
 
     Attributes
     ----------
-    norm : {"local", "sync", None}
-        BN with each process's own batch statistics, BN synchronized over the processes, or
-        no normalization.
+    norm : {"local", "sync", "ghost", None}
+        BN with each process's own batch statistics, BN synchronized over the processes, BN
+        with the statistics of ghost batches of `ghost_size` examples, or no normalization.
     seeds : tuple of int
         One network per seed (its initialization and batch order), trained as one stack.
     per_process : int
         Examples per process per step; the union batch has ``world_size * per_process``.
     steps, lr, depth, width : training length, SGD learning rate, hidden layers and units.
+    ghost_size : int or None
+        Examples per ghost batch, for ``norm="ghost"``.
     data_seed : int
         Seed of the split of the digits data set (`bnlab.experiments.digits_tensors`).
     eval_every : int
@@ -199,6 +265,7 @@ class Run:
     lr: float = 0.1
     depth: int = 2
     width: int = 64
+    ghost_size: int | None = None
     data_seed: int = 0
     eval_every: int = 50
 
@@ -209,10 +276,11 @@ def _stack(run):
         for s in run.seeds
     ]
     stack = StackedMLP(models)
-    if run.norm == "sync":
-        for i, layer in enumerate(stack.layers):
-            if isinstance(layer, StackedBatchNorm):
-                stack.layers[i] = StackedSyncBatchNorm(layer)
+    for i, layer in enumerate(stack.layers):
+        if isinstance(layer, StackedBatchNorm) and run.norm == "sync":
+            stack.layers[i] = StackedSyncBatchNorm(layer)
+        elif isinstance(layer, StackedBatchNorm) and run.norm == "ghost":
+            stack.layers[i] = StackedGhostBatchNorm(layer, run.ghost_size)
     return stack
 
 
@@ -232,7 +300,8 @@ def train_data_parallel(rank, world_size, *runs):
         ``params``: every parameter of the M networks, flattened, float64 (the same on every
         process); ``histories``: a `bnlab.training.History` per network, from process 0 (None
         on the others), with the union batch's training loss at every step and the validation
-        loss and accuracy in eval mode (process 0's running statistics).
+        loss and accuracy in eval mode (process 0's running statistics); ``seconds``: the
+        run's wall-clock time; ``cpu_seconds``: this process's CPU time (user + system) so far.
 
     Notes
     -----
@@ -242,7 +311,9 @@ def train_data_parallel(rank, world_size, *runs):
     gradient is the gradient of the mean loss over the union batch. The M per-model loss sums
     travel in the same all-reduce as the gradients. Without BN, and with synchronized BN, this
     equals single-process training on the union batch up to rounding; with local BN it equals
-    single-process training with `ghost_batch_norm` of ``per_process`` examples.
+    single-process training with ``norm="ghost"`` and ``ghost_size=per_process``, up to
+    rounding (which BN of very few values amplifies quickly), though not in eval mode: local
+    BN's running statistics are process 0's, of the first ghost batch only.
 
     Examples
     --------
@@ -273,6 +344,7 @@ def _train(rank, world_size, run, X, y, X_val, y_val):
     order_gens = [torch.Generator().manual_seed(int(s)) for s in run.seeds]
     per_epoch = len(X) // B
     losses, evals = [], []
+    start = time.perf_counter()
 
     def record(step):
         if rank == 0:
@@ -283,8 +355,8 @@ def _train(rank, world_size, run, X, y, X_val, y_val):
     for step in range(run.steps):
         if step % per_epoch == 0:
             orders = torch.stack([torch.randperm(len(X), generator=g) for g in order_gens])
-        start = (step % per_epoch) * B + rank * b
-        idx = orders[:, start : start + b]
+        first = (step % per_epoch) * B + rank * b
+        idx = orders[:, first : first + b]
         logits = stack(X[idx])
         per_model = (
             F.cross_entropy(logits.reshape(M * b, -1), y[idx].reshape(-1), reduction="none")
@@ -307,9 +379,12 @@ def _train(rank, world_size, run, X, y, X_val, y_val):
         if (step + 1) % run.eval_every == 0 or step + 1 == run.steps:
             record(step + 1)
     flat_params = torch.cat([p.detach().reshape(-1) for p in params])
+    usage = resource.getrusage(resource.RUSAGE_SELF)
     return {
         "params": flat_params,
-        "histories": _histories(evals, np.array(losses)) if evals else None,
+        "histories": _histories(evals, np.array(losses).reshape(-1, M)) if evals else None,
+        "seconds": time.perf_counter() - start,
+        "cpu_seconds": usage.ru_utime + usage.ru_stime,
     }
 
 
