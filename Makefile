@@ -64,34 +64,34 @@ venv: $(STAMP)
 
 # The notebook forms of the chapters (notebooks/, what Colab/Binder open) are generated.
 notebooks: $(STAMP)
-	$(BIN)/python _ext/course_notebooks.py
+	$(BIN)/python -m course.notebooks
 
 # The chapters execute first, one per core, into the build's execution cache (a chapter whose
-# entry is current is skipped); the build then reads their outputs (_ext/execute_cache.py).
+# entry is current is skipped); the build then reads their outputs (course.execute_cache).
 book: $(STAMP) notebooks
-	$(BIN)/python _ext/execute_cache.py
+	$(BIN)/python -m course.execute_cache
 	$(BIN)/jupyter-book build . --warningiserror --nitpick --keep-going
 
 # The self-study edition: the same book with the exercises' solutions revealed on demand.
 book-self-study: $(STAMP) notebooks
-	$(BIN)/python _ext/execute_cache.py
+	$(BIN)/python -m course.execute_cache
 	BNLAB_EDITION=self-study $(BIN)/jupyter-book build . --path-output _build/self-study \
 	  --warningiserror --nitpick --keep-going
 
 # Exercises: exercises/ (student versions) is generated from solutions/ (the nbgrader source).
 exercises: $(STAMP)
-	$(BIN)/python -m grading generate
+	$(BIN)/python -m course.grading generate
 
 check-exercises: $(STAMP)
-	$(BIN)/python -m grading check
+	$(BIN)/python -m course.grading check
 
 # A learner grades a finished notebook with the hidden tests: make grade NB=exercises/ps1_moments/moments.ipynb
 grade: $(STAMP)
-	$(BIN)/python -m grading selfgrade $(NB)
+	$(BIN)/python -m course.grading selfgrade $(NB)
 
 # An instructor autogrades every collected submission of one assignment: make autograde A=ps1_moments
 autograde: $(STAMP)
-	$(BIN)/python -m grading autograde $(A)
+	$(BIN)/python -m course.grading autograde $(A)
 
 # Benchmarks: book, grading and kernels, printed and written to benchmarks/results/ (committed:
 # the book's benchmarks page shows the latest figures).

@@ -2,15 +2,11 @@
 #   solutions/<assignment>/*.ipynb   nbgrader's source  (complete solutions + hidden tests)
 #   exercises/<assignment>/*.ipynb   nbgrader's release (student versions, generated, committed)
 # Everything else (gradebook.db, submitted/, autograded/, feedback/) is working state, not in git.
-# The settings themselves live in grading/config.py so that scratch course dirs share them.
-import sys
+# The settings themselves live in the installed course.grading.config, so that scratch course
+# dirs share them.
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
-
-from grading.config import apply  # noqa: E402
+from course.grading.config import apply
 
 c = get_config()  # noqa: F821 - provided by traitlets when it loads this file
-apply(c, ROOT)
+apply(c, Path(__file__).resolve().parent)

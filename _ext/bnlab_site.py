@@ -12,9 +12,10 @@ import importlib.util
 import os
 from pathlib import Path
 
-import course_notebooks
 from sphinx.errors import ExtensionError
 from sphinx.util import logging
+
+from course import notebooks as course_notebooks
 
 MATHJAX_PACKAGE = "sphinx-mathjax-offline"
 MATHJAX_ENTRY = "mathjax/tex-chtml.js"

@@ -3,45 +3,39 @@
 Three measurements, each a median of repeats where affordable and every comparison a ratio of
 figures measured in the same run (the machine is shared and noisy):
 
-1. **One submission per assignment**: seconds for :func:`grading.course.grade_in_scratch` to
+1. **One submission per assignment**: seconds for :func:`course.grading.course.grade_in_scratch` to
    autograde a correct submission (scratch course, nbgrader, memory-limited kernel, referee
    processes), against floors measured in between (see `LEGEND`): starting a kernel and
    executing an empty notebook (the ratio's denominator), the same with the grading kernel,
    starting nbgrader, and the whole pipeline grading a one-cell assignment (``assert True``).
 2. **A class end to end**: N synthetic submissions (correct, blank and partial in turn) put in a
    filesystem exchange, then the instructor's commands exactly as the guide gives them:
-   ``nbgrader collect``, ``python -m grading autograde``, ``nbgrader generate_feedback`` and
+   ``nbgrader collect``, ``python -m course.grading autograde``, ``nbgrader generate_feedback`` and
    ``release_feedback``, ``nbgrader export``.
-3. **Parallel grading**: the same round with ``python -m grading autograde --workers 2`` in a
+3. **Parallel grading**: the same round with ``python -m course.grading autograde --workers 2`` in a
    copy of the course, its speed-up and whether the exported grades are identical.
 
-(The module is not called ``grading.py``: run.py runs from this folder, where that name would
-shadow the course's ``grading`` package.)
+The synthetic class comes from :mod:`course.classroom`.
 """
 
-import copy
 import csv
 import os
-import secrets
 import shutil
 import subprocess
 import sys
 import tempfile
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 
 import nbformat
 import numpy as np
 from nbclient import NotebookClient
 
-ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
-    sys.path.append(str(ROOT))
+from course.classroom import KINDS, make_class, write_submission
+from course.grading import KERNEL_NAME, config, course
+from course.layout import EXERCISES, REPO_ROOT, SOLUTIONS, CourseDir
 
-from grading import KERNEL_NAME, config, course  # noqa: E402
-
-KINDS = ("correct", "blank", "partial")
+ROOT = REPO_ROOT
 
 PARALLEL_SAFETY = (
     "The gradebook is safe: each submission is graded in its own scratch course with its own "
@@ -53,36 +47,6 @@ PARALLEL_SAFETY = (
     "exposes peers only to processes that outlive their kernel). Use --workers > 1 with "
     "sandboxed kernels or a trusted class."
 )
-
-
-# ------------------------------------------------------------------------------- submissions
-
-
-def _solution_cells(nb):
-    return [c for c in nb.cells if c.metadata.get("nbgrader", {}).get("solution")]
-
-
-def submission(release_nb, source_nb, kind):
-    """A synthetic student notebook: the release with none, all or the first half of its
-    solution cells answered from the source (``kind`` is ``blank``, ``correct``, ``partial``)."""
-    solved = [c.id for c in _solution_cells(source_nb)]
-    keep = {"blank": [], "correct": solved, "partial": solved[: len(solved) // 2]}[kind]
-    answers = {c.id: c.source for c in source_nb.cells if c.id in keep}
-    nb = copy.deepcopy(release_nb)
-    for cell in nb.cells:
-        if cell.get("id") in answers:
-            cell.source = answers[cell.id]
-    return nb
-
-
-def write_submission(folder, release_dir, source_dir, kind):
-    """Write the `kind` submission of every notebook of an assignment into `folder`."""
-    folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
-    for src in sorted(Path(source_dir).glob("*.ipynb")):
-        release = nbformat.read(Path(release_dir) / src.name, 4)
-        nbformat.write(submission(release, nbformat.read(src, 4), kind), folder / src.name)
-    return folder
 
 
 # ------------------------------------------------------------------------------------ floors
@@ -150,12 +114,12 @@ def per_assignment(names, repeats, with_floors=True):
         jobs = {}
         if with_floors:
             null = null_assignment(tmp / "null_source")
-            release = course._template(null) / "exercises" / "null"
+            release = CourseDir(course.template_course(null)).release / "null"
             jobs["(grading floor)"] = (null, write_submission(tmp / "null", release, null, "blank"))
         for name in names:
-            source = ROOT / "solutions" / name
-            course._template(source)  # generated once per process, as in the CLI: not timed
-            sub = write_submission(tmp / name, ROOT / "exercises" / name, source, "correct")
+            source = ROOT / SOLUTIONS / name
+            course.template_course(source)  # generated once per process, as in the CLI: not timed
+            sub = write_submission(tmp / name, ROOT / EXERCISES / name, source, "correct")
             jobs[name] = (source, sub)
         floors = ["(empty notebook)", "(grader kernel)", "(nbgrader start)"]
         times = {k: [] for k in [*floors, *jobs]}
@@ -188,41 +152,6 @@ def per_assignment(names, repeats, with_floors=True):
 # ------------------------------------------------------------------------------ a whole class
 
 
-def _inbound(exchange, student, name, notebooks_dir):
-    """What ``nbgrader submit`` leaves in the exchange: notebooks, timestamp and secret."""
-    stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S.%f %Z")
-    folder = Path(exchange) / config.COURSE_ID / "inbound" / f"{student}+{name}+{stamp}+x"
-    shutil.copytree(notebooks_dir, folder)
-    (folder / "timestamp.txt").write_text(stamp)
-    (folder / "submission_secret.txt").write_text(secrets.token_hex(64))
-
-
-def make_class(workdir, name, n_students):
-    """A course directory with assignment `name` generated and `n_students` synthetic
-    submissions waiting in a filesystem exchange. Returns (course root, exchange, kinds)."""
-    from nbgrader.api import Gradebook
-
-    workdir = Path(workdir)
-    root = course.write_config(workdir / "course")
-    shutil.copytree(ROOT / "solutions" / name, root / "solutions" / name)
-    course.run_nbgrader(root, "generate_assignment", name, "--force", timeout=900)
-    exchange = workdir / "exchange"
-    (exchange / config.COURSE_ID / "inbound").mkdir(parents=True)
-    kinds = {f"s{i:03d}": KINDS[i % len(KINDS)] for i in range(n_students)}
-    drafts = {
-        kind: write_submission(
-            workdir / "drafts" / kind, root / "exercises" / name, root / "solutions" / name, kind
-        )
-        for kind in set(kinds.values())
-    }
-    with Gradebook(f"sqlite:///{root / 'gradebook.db'}") as gb:
-        for student in kinds:
-            gb.update_or_create_student(student)
-    for student, kind in kinds.items():
-        _inbound(exchange, student, name, drafts[kind])
-    return root, exchange, kinds
-
-
 def grading_round(root, exchange, name, workers=1):
     """The instructor's round, command by command; returns (seconds per stage, grades)."""
     ex = f"--Exchange.root={exchange}"
@@ -235,7 +164,7 @@ def grading_round(root, exchange, name, workers=1):
 
     def autograde():
         subprocess.run(
-            [sys.executable, "-m", "grading", "autograde", name, f"--root={root}"]
+            [sys.executable, "-m", "course.grading", "autograde", name, f"--root={root}"]
             + [f"--workers={workers}", "--timeout=900"],
             cwd=ROOT,
             check=True,
@@ -310,7 +239,7 @@ def run(tiny=False, class_size=12):
     if tiny:
         out["assignments"] = per_assignment(["ps1_moments"], repeats=1, with_floors=False)
     else:
-        out["assignments"] = per_assignment(course.assignments(ROOT / "solutions"), repeats=3)
+        out["assignments"] = per_assignment(course.assignments(ROOT / SOLUTIONS), repeats=3)
         out["class"] = class_rounds("ps3_bn_forward", class_size, workers=(1, 2))
     out["load_average_after"] = os.getloadavg()[0]
     return out

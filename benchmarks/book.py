@@ -49,7 +49,7 @@ def chapters(names=None):
 
 
 # `make book`: the chapters executed into the execution cache, one per core, then the build.
-EXECUTE = [sys.executable, "_ext/execute_cache.py"]
+EXECUTE = [sys.executable, "-m", "course.execute_cache"]
 BUILD = [str(JUPYTER_BOOK), "build", ".", "--warningiserror", "--keep-going"]
 
 

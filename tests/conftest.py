@@ -5,15 +5,49 @@ property test must not turn red because of a new random draw or a slow moment. S
 HYPOTHESIS_PROFILE=explore locally to search fresh examples.
 """
 
+import json
 import os
-import sys
+import re
 from pathlib import Path
 
+import pytest
 from hypothesis import settings
-
-# The site extension's helpers (notebook forms, editions) are imported by several tests.
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "_ext"))
 
 settings.register_profile("ci", derandomize=True, deadline=None, print_blob=True)
 settings.register_profile("explore", deadline=None, max_examples=1000)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
+
+
+# What a student may never see, by the tests' own rule, written apart from the course's
+# (course.layout.secret_lines) so that a leak check cannot share the generator's blind spot:
+# every line of at least 12 characters inside an nbgrader solution or hidden-test region (to the
+# end of the cell if it is not closed), and of a markdown solution cell without markers
+# (nbgrader replaces all of it).
+_REGION = re.compile(
+    r"^[ \t]*### BEGIN (SOLUTION|HIDDEN TESTS)[ \t]*\n(.*?)(?:^[ \t]*### END \1[ \t]*$|\Z)",
+    re.M | re.S,
+)
+_KINDS = {"SOLUTION", "HIDDEN TESTS"}
+
+
+def nbgrader_secrets(solutions, kinds=_KINDS):
+    """``{line: notebook}`` of the secret lines of every notebook under `solutions`."""
+    found = {}
+    for path in sorted(Path(solutions).rglob("*.ipynb")):
+        for cell in json.loads(path.read_text())["cells"]:
+            source = "".join(cell["source"])
+            regions = [m.group(2) for m in _REGION.finditer(source) if m.group(1) in kinds]
+            solution = cell.get("metadata", {}).get("nbgrader", {}).get("solution")
+            markdown = cell["cell_type"] == "markdown"
+            if markdown and solution and "SOLUTION" in kinds and "### BEGIN" not in source:
+                regions.append(source)
+            for line in "\n".join(regions).splitlines():
+                if len(line.strip()) >= 12 and "### " not in line:
+                    found.setdefault(line.strip(), path)
+    return found
+
+
+@pytest.fixture(scope="session")
+def secrets_of():
+    """``secrets_of(solutions_dir, kinds={"SOLUTION", "HIDDEN TESTS"})``: the secret lines."""
+    return nbgrader_secrets

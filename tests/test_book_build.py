@@ -5,8 +5,8 @@ Jupyter Book 1 only logs a failed execution by default. `_config.yml` turns that
 a small temp copy of the book with one extra page and check the exit status.
 
 They build it as `make book` does: the page is executed into the execution cache first
-(`_ext/execute_cache.py`), then the build reads it from there; the build alone must still fail
-on its own when it executes a page itself.
+(`python -m course.execute_cache`), then the build reads it from there; the build alone must
+still fail on its own when it executes a page itself.
 """
 
 import shutil
@@ -41,7 +41,7 @@ def build_with_page(tmp_path, code, precache=True):
     intro.write_text(intro.read_text().replace("```{tableofcontents}\n```", ""))
     steps = [[str(JUPYTER_BOOK), "build", ".", "--warningiserror", "--nitpick", "--keep-going"]]
     if precache:
-        steps.insert(0, [sys.executable, "_ext/execute_cache.py", "probe.md"])
+        steps.insert(0, [sys.executable, "-m", "course.execute_cache", "probe.md"])
     log = ""
     for step in steps:
         proc = subprocess.run(step, cwd=book, capture_output=True, text=True, timeout=300)
@@ -64,7 +64,7 @@ class TestBuildFails:
         page = (tmp_path / "book" / "_build" / "html" / "probe.html").read_text()
         assert str(tmp_path / "book") in page
         again = subprocess.run(
-            [sys.executable, "_ext/execute_cache.py", "probe.md"],
+            [sys.executable, "-m", "course.execute_cache", "probe.md"],
             cwd=tmp_path / "book",
             capture_output=True,
             text=True,

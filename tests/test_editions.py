@@ -7,9 +7,10 @@ temp repository; the exercise pages of each edition are generated from it and re
 import shutil
 from pathlib import Path
 
-import course_notebooks as cn
 import nbformat
 import pytest
+
+from course import notebooks as cn
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -81,11 +82,11 @@ class TestEditions:
         assert "It averages." in dropdowns[1]
         assert HIDDEN not in text
 
-    def test_solution_lines_are_what_the_student_must_not_see(self, repo):
-        lines = cn.solution_lines(repo)
-        assert "total_of_values = np.sum(x)" in lines and HIDDEN in lines
+    def test_student_page_shows_no_secret_line(self, repo, secrets_of):
+        lines = secrets_of(repo / "solutions")
+        assert {"total_of_values = np.sum(x)", "It averages.", HIDDEN} <= set(lines)
         _, student = page_text(repo, "student")
-        assert not [line for line in lines if line in student]
+        assert [line for line in lines if line in student] == []
 
     def test_switching_edition_rewrites_the_pages(self, repo):
         page_text(repo, "self-study")
@@ -108,11 +109,33 @@ class TestEditions:
 
 
 class TestRealExercises:
-    def test_student_pages_of_this_repo_show_no_solution(self, tmp_path):
+    """No line of a solution or hidden test of ``solutions/`` reaches a student: not in the
+    release ``exercises/`` and not on the student edition's pages (nothing is exempted)."""
+
+    def test_release_holds_no_secret_line(self, secrets_of):
+        secrets = secrets_of(ROOT / "solutions")
+        assert len(secrets) > 100
+        leaks = [
+            f"{path.relative_to(ROOT)}: {line!r} (from {secrets[line].relative_to(ROOT)})"
+            for path in sorted((ROOT / "exercises").rglob("*.ipynb"))
+            for line in _code_and_text_lines(path)
+            if line in secrets
+        ]
+        assert leaks == []
+
+    def test_student_pages_of_this_repo_show_no_secret_line(self, tmp_path, secrets_of):
         for folder in ("exercises", "solutions"):
-            if (ROOT / folder).is_dir():
-                shutil.copytree(ROOT / folder, tmp_path / folder)
+            shutil.copytree(ROOT / folder, tmp_path / folder)
         cn.write_exercise_pages("student", tmp_path)
-        text = "\n".join(p.read_text() for p in (tmp_path / "exercise_pages").rglob("*.ipynb"))
-        lines = cn.solution_lines(ROOT)
-        assert not [line for line in lines if line in text]
+        pages = sorted((tmp_path / "exercise_pages").rglob("*.ipynb"))
+        assert len(pages) == len(list((ROOT / "exercises").rglob("*.ipynb")))
+        shown = {line for page in pages for line in _code_and_text_lines(page)}
+        assert sorted(shown & set(secrets_of(ROOT / "solutions"))) == []
+
+
+def _code_and_text_lines(path):
+    """The stripped lines of every cell's source and outputs of the notebook at `path`."""
+    nb = nbformat.read(path, as_version=4)
+    texts = [c.source for c in nb.cells]
+    texts += [str(out) for c in nb.cells for out in c.get("outputs", [])]
+    return {line.strip() for text in texts for line in text.splitlines()}

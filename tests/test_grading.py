@@ -8,19 +8,16 @@ filesystem exchange and four simulated students (correct, blank, partial, malici
 
 import copy
 import csv
-import os
 import sqlite3
 import subprocess
 import sys
-from pathlib import Path
 
 import nbformat
 import numpy as np
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from grading import REPO_ROOT, course, feedback, referee, scan
+from course.grading import course, feedback, referee, scan
+from course.layout import REPO_ROOT
 
 SOLUTIONS = REPO_ROOT / "solutions"
 EXERCISES = REPO_ROOT / "exercises"
@@ -103,29 +100,48 @@ class TestReferee:
         with pytest.raises(AssertionError, match="relative error"):
             referee.agree(lambda x: x.sum(0), "bnlab.moments.var", [(x,)])
 
-    def test_output_objects_are_not_unpickled(self):
+    def test_output_objects_are_not_unpickled(self, tmp_path):
+        """A learner's output whose unpickling would create a file: the file never appears."""
+        marker = tmp_path / "unpickled"
+
         class Evil(np.ndarray):
             def __reduce__(self):
-                return (os.system, ("echo pwned",))
+                return (open, (str(marker), "w"))
 
         x = np.ones((3, 1))
         # an ndarray subclass is converted to a plain array; no pickle crosses the channel
         referee.agree(lambda x: np.zeros(1).view(Evil), "bnlab.moments.var", [(x,)])
+        assert not marker.exists()
 
-    def test_choice_and_number(self):
-        referee.expect_choice(" b ", "B")
-        with pytest.raises(AssertionError):
+
+class TestExpectChoice:
+    def test_right_choice_ignores_case_and_spaces(self):
+        assert referee.expect_choice(" b ", "B") is None
+
+    def test_wrong_choice_fails(self):
+        with pytest.raises(AssertionError, match="'A' is not the right choice"):
             referee.expect_choice("A", "B")
 
+    def test_string_subclass_cannot_fake_equality(self):
         class Liar(str):
             def __eq__(self, other):
                 return True
 
         with pytest.raises(AssertionError, match="must be a string"):
             referee.expect_choice(Liar("A"), "B")
-        referee.expect_number(0.5, 0.5)
-        with pytest.raises(AssertionError):
+
+
+class TestExpectNumber:
+    def test_right_number_passes(self):
+        assert referee.expect_number(0.5, 0.5) is None
+
+    def test_wrong_number_fails(self):
+        with pytest.raises(AssertionError, match="0.25 is not right"):
             referee.expect_number(0.25, 0.5)
+
+    def test_non_number_fails(self):
+        with pytest.raises(AssertionError, match="must be a number, got str"):
+            referee.expect_number("0.5", 0.5)
 
 
 class TestFeedbackAndLeaks:
@@ -358,7 +374,7 @@ def test_selfgrade_prints_score_per_part(tmp_path):
     src = nbformat.read(SOLUTIONS / "ps1_moments" / "moments.ipynb", 4)
     nbformat.write(_fill(nb, src, {"expectation", "two_pass_var"}), tmp_path / "moments.ipynb")
     out = subprocess.run(
-        [sys.executable, "-m", "grading", "selfgrade", str(tmp_path / "moments.ipynb")],
+        [sys.executable, "-m", "course.grading", "selfgrade", str(tmp_path / "moments.ipynb")],
         cwd=REPO_ROOT,
         check=True,
         capture_output=True,

@@ -1,4 +1,4 @@
-"""Parallel autograding (``python -m grading autograde --workers N``) under attack.
+"""Parallel autograding (``python -m course.grading autograde --workers N``) under attack.
 
 A submission that rewrites the scratch template every submission's course is copied from
 (replacing each hidden test by ``pass``, with a valid checksum) would give every student graded
@@ -9,19 +9,13 @@ students get exactly their own scores and the attacker is named.
 
 import copy
 import sqlite3
-import sys
 import tempfile
-from pathlib import Path
 
 import nbformat
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "benchmarks"))
-
-import autograding  # noqa: E402
-
-from grading import course  # noqa: E402
+from course import classroom
+from course.grading import course
 
 A = "ps1_moments"
 NB = "moments.ipynb"
@@ -55,7 +49,7 @@ def test_template_attack_is_undone_and_named(tmp_path, workers, monkeypatch):
     private.mkdir()
     monkeypatch.setattr(tempfile, "tempdir", str(private))
     monkeypatch.setenv("TMPDIR", str(private))
-    root, exchange, kinds = autograding.make_class(tmp_path, A, 2)
+    root, exchange, kinds = classroom.make_class(tmp_path, A, 2)
     assert kinds == {"s000": "correct", "s001": "blank"}
     release = nbformat.read(root / "exercises" / A / NB, 4)
     evil = copy.deepcopy(release)
@@ -67,7 +61,7 @@ def test_template_attack_is_undone_and_named(tmp_path, workers, monkeypatch):
 
     with Gradebook(f"sqlite:///{root / 'gradebook.db'}") as gb:
         gb.update_or_create_student("a_mallory")  # sorted first: graded before the others
-    autograding._inbound(exchange, "a_mallory", A, draft)
+    classroom.submit(exchange, "a_mallory", A, draft)
     course.run_nbgrader(root, "collect", A, f"--Exchange.root={exchange}", timeout=600)
 
     results = {r.student: r for r in course.autograde(A, root, timeout=600, workers=workers)}

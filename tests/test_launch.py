@@ -12,10 +12,11 @@ import sys
 import tomllib
 from pathlib import Path
 
-import course_notebooks as cn
 import jupytext
 import nbformat
 import pytest
+
+from course import notebooks as cn
 
 ROOT = Path(__file__).resolve().parents[1]
 BINDER = ROOT / "binder"

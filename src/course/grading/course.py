@@ -1,14 +1,14 @@
 """Generate the student versions, check them for drift, and grade submissions in isolation.
 
 Every nbgrader step runs as an ``nbgrader`` subprocess in a course directory whose
-``nbgrader_config.py`` calls :func:`grading.config.apply`, so the instructor's commands and these
-helpers share one configuration.
+``nbgrader_config.py`` calls :func:`course.grading.config.apply`, so the instructor's commands
+and these helpers share one configuration.
 
 Isolated grading (:func:`autograde`): each submission is autograded in a **scratch course
 directory** of its own, holding a copy of the source and a gradebook without any other student.
 The instructor's gradebook is written only by this (trusted) process, after the student's kernel
 has exited, with the scores read from the autograded notebook. A tripwire snapshots the
-instructor's gradebook and the trusted files (source notebooks, `grading/`, `src/bnlab/`) before
+instructor's gradebook and the trusted files (source notebooks, `course.grading`, `bnlab`) before
 each student and restores any byte the student's code changed.
 """
 
@@ -27,12 +27,13 @@ from pathlib import Path
 import nbformat
 from nbgrader.utils import determine_grade
 
-from grading import REPO_ROOT, config
+import bnlab
+from course import layout
+from course.grading import PACKAGE_DIR, config
+from course.layout import REPO_ROOT, CourseDir
 
 CONFIG_TEMPLATE = """\
-import sys
-sys.path.insert(0, {repo!r})
-from grading.config import apply
+from course.grading.config import apply
 apply(get_config(), {root!r}, source={source!r}, release={release!r})
 """
 
@@ -42,26 +43,22 @@ def nbgrader_bin():
     return str(Path(sys.executable).with_name("nbgrader"))
 
 
-def write_config(root, source="solutions", release="exercises"):
+def write_config(root, source=layout.SOLUTIONS, release=layout.EXERCISES):
     """Make `root` a course directory that uses the course's configuration."""
     root = Path(root)
     root.mkdir(parents=True, exist_ok=True)
-    text = CONFIG_TEMPLATE.format(
-        repo=str(REPO_ROOT), root=str(root), source=source, release=release
-    )
-    (root / "nbgrader_config.py").write_text(text)
+    text = CONFIG_TEMPLATE.format(root=str(root), source=source, release=release)
+    CourseDir(root).config.write_text(text)
     return root
 
 
 def run_nbgrader(root, *args, timeout=None, check=True):
     """Run ``nbgrader ARGS`` in course directory `root`; returns the CompletedProcess."""
     config.kernel_path()
-    env = dict(os.environ)
-    env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
+    config.prepend_bindir()
     proc = subprocess.Popen(
         [nbgrader_bin(), *args],
         cwd=str(root),
-        env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
@@ -80,7 +77,7 @@ def run_nbgrader(root, *args, timeout=None, check=True):
     return result
 
 
-def assignments(source=REPO_ROOT / "solutions"):
+def assignments(source=REPO_ROOT / layout.SOLUTIONS):
     """Assignment ids: the folders of the source directory that hold notebooks."""
     return sorted(p.name for p in Path(source).iterdir() if p.is_dir() and any(p.glob("*.ipynb")))
 
@@ -88,49 +85,33 @@ def assignments(source=REPO_ROOT / "solutions"):
 # ---------------------------------------------------------------------------- generate / drift
 
 
-def generate(dest=None, source=REPO_ROOT / "solutions", names=None):
+def generate(dest=None, source=REPO_ROOT / layout.SOLUTIONS, names=None):
     """Generate the student versions of `names` (default all) into `dest`/<assignment>/.
 
     Generation happens in a scratch course directory (no gradebook appears in the repository);
     `dest` defaults to the repository's ``exercises/``, whose assignment folders are replaced.
     """
-    dest = Path(dest or REPO_ROOT / "exercises")
+    dest = Path(dest or REPO_ROOT / layout.EXERCISES)
     names = names or assignments(source)
     with tempfile.TemporaryDirectory(prefix="bn-generate-") as tmp:
         course = write_config(Path(tmp) / "course")
         for name in names:
             shutil.copytree(
                 Path(source) / name,
-                course / "solutions" / name,
+                CourseDir(course).source / name,
                 ignore=shutil.ignore_patterns(".ipynb_checkpoints", "__pycache__"),
             )
             run_nbgrader(course, "generate_assignment", name, "--force")
             shutil.rmtree(dest / name, ignore_errors=True)
-            shutil.copytree(course / "exercises" / name, dest / name)
+            shutil.copytree(CourseDir(course).release / name, dest / name)
     return dest
-
-
-def _protected_lines(source_nb):
-    """Lines of solution and hidden-test regions that must never reach a student version."""
-    lines = []
-    for cell in source_nb.cells:
-        inside = False
-        for line in cell.source.splitlines():
-            s = line.strip()
-            if s in ("### BEGIN SOLUTION", "### BEGIN HIDDEN TESTS"):
-                inside = True
-            elif s in ("### END SOLUTION", "### END HIDDEN TESTS"):
-                inside = False
-            elif inside and len(s) >= 12 and not s.startswith(("#", "from grading", "import ")):
-                lines.append(s)
-    return lines
 
 
 def leaks(exercise_nb, source_nb):
     """Solution or hidden-test text found in a student notebook (a list of messages)."""
     found = []
     text = "\n".join(c.source for c in exercise_nb.cells)
-    for marker in ("BEGIN SOLUTION", "END SOLUTION", "BEGIN HIDDEN TESTS", "END HIDDEN TESTS"):
+    for marker in (m.lstrip("# ") for m in layout.MARKERS):
         if marker in text:
             found.append(f"contains the marker {marker!r}")
     code_lines = {
@@ -139,16 +120,15 @@ def leaks(exercise_nb, source_nb):
         if c.cell_type == "code"
         for line in c.source.splitlines()
     }
-    found += [
-        f"contains protected line {s!r}" for s in _protected_lines(source_nb) if s in code_lines
-    ]
+    secret = [s for c in source_nb.cells for s in layout.secret_lines(c.source)]
+    found += [f"contains protected line {s!r}" for s in secret if s in code_lines]
     for cell in exercise_nb.cells:
         if cell.get("outputs"):
             found.append(f"cell {cell.get('id')} has outputs")
     return found
 
 
-def check(exercises=REPO_ROOT / "exercises", source=REPO_ROOT / "solutions"):
+def check(exercises=REPO_ROOT / layout.EXERCISES, source=REPO_ROOT / layout.SOLUTIONS):
     """Problems with the committed student versions: drift from generation, or leaks."""
     problems = []
     exercises, source = Path(exercises), Path(source)
@@ -281,16 +261,16 @@ def grade_in_scratch(source_dir, submission_dir, student, *, timeout=1800, keep=
     source_dir, submission_dir = Path(source_dir), Path(submission_dir)
     name = source_dir.name
     result = Result(student, name)
-    template = _template(source_dir)
+    template = template_course(source_dir)
     with tempfile.TemporaryDirectory(prefix="bn-grade-") as tmp:
         course = Path(tmp) / "course"
         shutil.copytree(template, course)
         write_config(course)
         from nbgrader.api import Gradebook
 
-        with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gb:
+        with Gradebook(CourseDir(course).gradebook_url) as gb:
             gb.update_or_create_student(student)
-        sub = course / "submitted" / student / name
+        sub = CourseDir(course).submitted(student, name)
         sub.mkdir(parents=True)
         for f in submission_dir.iterdir():  # notebooks, timestamp.txt, submission_secret.txt
             if f.is_file():
@@ -301,7 +281,7 @@ def grade_in_scratch(source_dir, submission_dir, student, *, timeout=1800, keep=
         result.log = proc.stdout
         if proc.returncode != 0:
             result.incidents.append(f"nbgrader autograde exited with {proc.returncode}")
-        out_dir = course / "autograded" / student / name
+        out_dir = CourseDir(course).autograded(student, name)
         for src in sorted(source_dir.glob("*.ipynb")):
             source_nb = nbformat.read(src, 4)
             graded_path = out_dir / src.name
@@ -322,7 +302,7 @@ def grade_in_scratch(source_dir, submission_dir, student, *, timeout=1800, keep=
 _TEMPLATES = {}
 
 
-def _template(source_dir):
+def template_course(source_dir):
     """A scratch course with `source_dir` generated once (gradebook without students)."""
     source_dir = Path(source_dir).resolve()
     key = (source_dir, tuple((p.name, p.stat().st_mtime_ns) for p in sorted(source_dir.glob("*"))))
@@ -331,7 +311,7 @@ def _template(source_dir):
         course = write_config(Path(tmp.name) / "course")
         shutil.copytree(
             source_dir,
-            course / "solutions" / source_dir.name,
+            CourseDir(course).source / source_dir.name,
             ignore=shutil.ignore_patterns(".ipynb_checkpoints"),
         )
         run_nbgrader(course, "generate_assignment", source_dir.name, "--force")
@@ -339,7 +319,7 @@ def _template(source_dir):
     return _TEMPLATES[key][1]
 
 
-def selfgrade(notebook, source=REPO_ROOT / "solutions", timeout=1800):
+def selfgrade(notebook, source=REPO_ROOT / layout.SOLUTIONS, timeout=1800):
     """Grade a learner's own notebook with the hidden tests; returns a :class:`Result`."""
     notebook = Path(notebook).resolve()
     matches = sorted(Path(source).glob(f"*/{notebook.name}"))
@@ -395,10 +375,10 @@ def autograde(name, root=REPO_ROOT, *, students=None, timeout=1800, workers=1):
     when kernels are sandboxed or the class is trusted (see the instructor guide).
     """
     root = Path(root)
-    db_path = root / "gradebook.db"
-    if not db_path.exists():
+    if not CourseDir(root).gradebook.exists():
         run_nbgrader(root, "db", "assignment", "add", name)
-    submitted = sorted(p.parent.name for p in (root / "submitted").glob(f"*/{name}") if p.is_dir())
+    collected = CourseDir(root).submissions.glob(f"*/{name}")
+    submitted = sorted(p.parent.name for p in collected if p.is_dir())
     todo = list(students or submitted)
     if workers > 1 and len(todo) > 1:
         return _autograde_parallel(name, root, todo, timeout, workers)
@@ -436,20 +416,20 @@ def _autograde_parallel(name, root, students, timeout, workers):
 def _trusted_paths(root, name):
     """What no submission may change: the instructor's gradebook, the source, the scratch
     template every submission's course is copied from, and the grading code."""
-    source_dir = root / "solutions" / name
+    source_dir = CourseDir(root).source / name
     return [
-        root / "gradebook.db",
+        CourseDir(root).gradebook,
         source_dir,
-        _template(source_dir),
-        REPO_ROOT / "grading",
-        REPO_ROOT / "src" / "bnlab",
+        template_course(source_dir),
+        PACKAGE_DIR,
+        Path(bnlab.__file__).parent,
     ]
 
 
 def _prepare_gradebook(root, name):
     from nbgrader.api import Gradebook
 
-    with Gradebook(f"sqlite:///{root / 'gradebook.db'}") as gb:
+    with Gradebook(CourseDir(root).gradebook_url) as gb:
         try:
             gb.find_assignment(name)
         except Exception:  # noqa: BLE001 - MissingEntry: the assignment is new
@@ -459,26 +439,27 @@ def _prepare_gradebook(root, name):
 
 
 def _grade_collected(root, name, student, timeout):
+    course = CourseDir(root)
     return grade_in_scratch(
-        root / "solutions" / name,
-        root / "submitted" / student / name,
+        course.source / name,
+        course.submitted(student, name),
         student,
         timeout=timeout,
-        keep=root / "autograded" / student / name,
+        keep=course.autograded(student, name),
     )
 
 
 def _record_collected(root, name, result):
-    ts_file = root / "submitted" / result.student / name / "timestamp.txt"
+    ts_file = CourseDir(root).submitted(result.student, name) / "timestamp.txt"
     timestamp = ts_file.read_text().strip() if ts_file.exists() else None
-    _record(f"sqlite:///{root / 'gradebook.db'}", result, timestamp)
+    _record(CourseDir(root).gradebook_url, result, timestamp)
 
 
 def _ensure_assignment_in_gradebook(root, name):
     """Make sure the instructor's gradebook knows the notebooks and graded cells of `name`."""
     from nbgrader.api import Gradebook
 
-    with Gradebook(f"sqlite:///{Path(root) / 'gradebook.db'}") as gb:
+    with Gradebook(CourseDir(root).gradebook_url) as gb:
         known = bool(gb.find_assignment(name).notebooks)
     if not known:
         run_nbgrader(root, "generate_assignment", name, "--force")

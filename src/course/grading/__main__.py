@@ -1,4 +1,4 @@
-"""Command line: ``python -m grading <command>`` (run from the course folder).
+"""Command line: ``python -m course.grading <command>`` (run from the course folder).
 
 generate               regenerate exercises/ from solutions/ (nbgrader generate_assignment)
 check                  fail if exercises/ drifted from solutions/ or leaks a solution/hidden test
@@ -12,7 +12,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from grading import REPO_ROOT, course, scan
+from course.grading import course, scan
+from course.layout import REPO_ROOT, CourseDir
 
 
 def _print_result(result, out=sys.stdout):
@@ -25,7 +26,7 @@ def _print_result(result, out=sys.stdout):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(
-        prog="python -m grading",
+        prog="python -m course.grading",
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -72,7 +73,7 @@ def main(argv=None):
         ):
             print(f"{result.student}:")
             _print_result(result)
-            flags = scan_dir(Path(args.root) / "submitted" / result.student / args.assignment)
+            flags = scan_dir(CourseDir(args.root).submitted(result.student, args.assignment))
             for f in flags:
                 print(f"  ? {f}")
     elif args.command == "scan":

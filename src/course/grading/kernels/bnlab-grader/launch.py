@@ -7,10 +7,11 @@ nbgrader, so the kernel uses the course's virtual environment.
    disables it). Soft and hard limits are both set, so code in the kernel cannot raise them
    again (unless it runs as root: see the instructor guide). A submission that allocates more
    gets a MemoryError in the cell that tried, and only there.
-2. Read-only modules: numpy, numpy.testing, bnlab (and its submodules) and grading.referee are
-   imported before any submitted code and made read-only, so ``np.allclose = ...`` or
-   ``bnlab.batchnorm.forward = ...`` raises AttributeError in the submission's own cell. (The
-   hidden tests do not rely on this: their reference runs in a fresh interpreter anyway.)
+2. Read-only modules: numpy, numpy.testing, bnlab (and its graded submodules,
+   ``course.grading.REFERENCE_MODULES``) and course.grading.referee are imported before any
+   submitted code and made read-only, so ``np.allclose = ...`` or ``bnlab.batchnorm.forward =
+   ...`` raises AttributeError in the submission's own cell. (The hidden tests do not rely on
+   this: their reference runs in a fresh interpreter anyway.)
 """
 
 import importlib
@@ -18,14 +19,10 @@ import os
 import resource
 import sys
 import types
-from pathlib import Path
 
 limit = int(os.environ.get("BNLAB_GRADER_MEMORY", str(2 * 1024**3)))
 if limit > 0:
     resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
-
-# the hidden tests import grading.referee: make the repository importable
-sys.path[0] = str(Path(__file__).resolve().parents[3])
 
 
 class ReadOnlyModule(types.ModuleType):
@@ -43,8 +40,9 @@ class ReadOnlyModule(types.ModuleType):
         raise AttributeError(f"module {self.__name__!r} is read-only while grading")
 
 
-PROTECTED = ["numpy", "numpy.testing", "grading.referee", "bnlab"]
-PROTECTED += [f"bnlab.{m}" for m in ("moments", "gradvar", "batchnorm", "norms", "gradcheck")]
+from course.grading import REFERENCE_MODULES  # noqa: E402
+
+PROTECTED = ["numpy", "numpy.testing", "course.grading.referee", "bnlab", *REFERENCE_MODULES]
 for name in PROTECTED:
     try:
         module = importlib.import_module(name)

@@ -3,11 +3,11 @@
 import os
 import sys
 
-from grading import KERNEL_NAME, PACKAGE_DIR
+from course.grading import KERNEL_NAME, PACKAGE_DIR
+from course.layout import COURSE_ID
 
 #: seconds a single cell may run before it is interrupted (and graded as an error)
 CELL_TIMEOUT = int(os.environ.get("BNLAB_CELL_TIMEOUT", "60"))
-COURSE_ID = "bn-course"
 
 
 def kernel_path():
@@ -21,13 +21,18 @@ def kernel_path():
     return kernels
 
 
-def apply(c, root, *, source="solutions", release="exercises", exchange=None):
-    """Fill the traitlets config `c` for a course rooted at `root`."""
-    kernel_path()
-    # nbgrader runs the `alembic` script of its own environment when it creates a gradebook
+def prepend_bindir():
+    """Put this environment's scripts first on PATH: nbgrader runs the ``alembic`` of its own
+    environment when it creates a gradebook (idempotent)."""
     bindir = os.path.dirname(sys.executable)
     if bindir not in os.environ.get("PATH", "").split(os.pathsep):
         os.environ["PATH"] = os.pathsep.join([bindir, os.environ.get("PATH", "")])
+
+
+def apply(c, root, *, source="solutions", release="exercises", exchange=None):
+    """Fill the traitlets config `c` for a course rooted at `root`."""
+    kernel_path()
+    prepend_bindir()
     c.CourseDirectory.root = str(root)
     c.CourseDirectory.source_directory = source
     c.CourseDirectory.release_directory = release
@@ -44,7 +49,7 @@ def apply(c, root, *, source="solutions", release="exercises", exchange=None):
     # feedback shows scores and error names, never the text of hidden tests
     c.GenerateFeedback.preprocessors = [
         "nbgrader.preprocessors.GetGrades",
-        "grading.feedback.HideHiddenTests",
+        "course.grading.feedback.HideHiddenTests",
         "nbconvert.preprocessors.CSSHTMLHeaderPreprocessor",
     ]
     c.ClearSolutions.code_stub = {"python": "# YOUR CODE HERE\nraise NotImplementedError()"}

@@ -9,7 +9,9 @@ the test code).
 
 from nbgrader.preprocessors import NbGraderPreprocessor
 
-BEGIN, END = "### BEGIN HIDDEN TESTS", "### END HIDDEN TESTS"
+from course.layout import HIDDEN_MARKERS
+
+BEGIN, END = HIDDEN_MARKERS
 NOTE = "# (hidden tests: they decide the grade and are not shown)"
 
 

@@ -15,7 +15,7 @@ status is 1, so ``make book`` fails before the Sphinx build (which would only ex
 Stderr output is cached like any output, and the build's ``stderr_output: warn`` fails on it as
 before. The build never depends on this step: it still executes whatever is not in the cache.
 
-    python _ext/execute_cache.py [NOTEBOOK ...]   # from the book root, as `jupyter-book build .`
+    python -m course.execute_cache [NOTEBOOK ...]   # from the book root, as `jupyter-book build .`
 """
 
 import argparse
@@ -24,7 +24,6 @@ import os
 import sys
 from pathlib import Path
 
-import course_notebooks
 import yaml
 from jupyter_cache import get_cache
 from jupyter_cache.executors.basic import (
@@ -33,6 +32,8 @@ from jupyter_cache.executors.basic import (
     ExecutionWorkerTempMProc,
     ProcessData,
 )
+
+from course.notebooks import chapter_sources
 
 # myst-nb's reader of MyST Markdown notebooks, as myst-nb records it in the cache's project.
 MYST_READER = {"type": "plugin", "name": "myst_nb_md"}
@@ -87,7 +88,7 @@ def main(argv=None):
         "--jobs", type=int, default=len(os.sched_getaffinity(0)), help="default: the cores"
     )
     args = parser.parse_args(argv)
-    paths = args.notebooks or course_notebooks.chapter_sources()
+    paths = args.notebooks or chapter_sources(Path.cwd())
     _, failed = execute(paths, args.jobs)
     if failed:
         print("[execute_cache] failed (not cached):", *map(os.path.relpath, failed), sep="\n  ")

@@ -1,0 +1,19 @@
+"""Grading tools for the course's nbgrader exercises.
+
+- `course.grading.referee`  hidden tests use it: the reference runs in a fresh interpreter
+- `course.grading.kernels`  the grading kernel (memory limit) that nbgrader_config.py selects
+- `course.grading.course`   generate, drift check, isolated autograding, self-grading
+- `course.grading.scan`     static scan of submissions for tampering, for the instructor's review
+- `python -m course.grading --help` lists the commands.
+"""
+
+from pathlib import Path
+
+PACKAGE_DIR = Path(__file__).resolve().parent
+KERNEL_NAME = "bnlab-grader"
+
+#: the bnlab modules that hidden tests grade against (numpy only), made read-only in the grading
+#: kernel and importable by name in references; torch's and matplotlib's stay out (memory, time)
+REFERENCE_MODULES = tuple(
+    f"bnlab.{m}" for m in ("moments", "gradvar", "batchnorm", "norms", "gradcheck", "data")
+)
