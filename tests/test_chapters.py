@@ -9,8 +9,9 @@ The chapters that assert experimental verdicts (`course.notebooks.VERDICT_CHAPTE
 two other seed offsets instead of the default one the build covered, ``BNLAB_SEED=1`` and
 ``BNLAB_SEED=2`` (`bnlab.seeds`), so every verdict is checked again on fresh randomness: one file
 per offset, ``test_chapters_seed1.py`` and ``test_chapters_seed2.py``, so that
-``pytest -n 2 --dist loadfile`` runs the two long executions on the two workers. The other
-chapters run here once, with the default seeds.
+``pytest -n 2 --dist loadfile`` runs the two long executions on the two workers. A chapter
+without random verdicts would run here once, with the default seeds (at present every chapter
+has some).
 """
 
 from pathlib import Path
