@@ -3,11 +3,12 @@
 Three measurements, each a median of repeats where affordable and every comparison a ratio of
 figures measured in the same run (the machine is shared and noisy):
 
-1. **One submission per assignment**: seconds for :func:`course.grading.course.grade_in_scratch` to
-   autograde a correct submission (scratch course, nbgrader, memory-limited kernel, referee
-   processes), against floors measured in between (see `LEGEND`): starting a kernel and
-   executing an empty notebook (the ratio's denominator), the same with the grading kernel,
-   starting nbgrader, and the whole pipeline grading a one-cell assignment (``assert True``).
+1. **One submission per assignment**: seconds for
+   :func:`course.grading.isolation.grade_in_scratch` to autograde a correct submission (scratch
+   course, nbgrader, memory-limited kernel, referee processes), against floors measured in
+   between (see `LEGEND`): starting a kernel and executing an empty notebook (the ratio's
+   denominator), the same with the grading kernel, starting nbgrader, and the whole pipeline
+   grading a one-cell assignment (``assert True``).
 2. **A class end to end**: N synthetic submissions (correct, blank and partial in turn) put in a
    filesystem exchange, then the instructor's commands exactly as the guide gives them:
    ``nbgrader collect``, ``python -m course.grading autograde``, ``nbgrader generate_feedback`` and
@@ -32,7 +33,7 @@ import numpy as np
 from nbclient import NotebookClient
 
 from course.classroom import KINDS, make_class, write_submission
-from course.grading import KERNEL_NAME, config, course
+from course.grading import KERNEL_NAME, config, isolation, runner
 from course.layout import EXERCISES, REPO_ROOT, SOLUTIONS, CourseDir
 
 ROOT = REPO_ROOT
@@ -65,7 +66,7 @@ def nbgrader_start_seconds():
     """Seconds for ``nbgrader --version``: the interpreter and nbgrader's imports, which every
     isolated submission pays once (each is graded by its own ``nbgrader autograde``)."""
     start = time.perf_counter()
-    subprocess.run([course.nbgrader_bin(), "--version"], check=True, capture_output=True)
+    subprocess.run([runner.nbgrader_bin(), "--version"], check=True, capture_output=True)
     return time.perf_counter() - start
 
 
@@ -99,7 +100,7 @@ def null_assignment(folder):
 
 def _timed_grade(source_dir, submission_dir):
     start = time.perf_counter()
-    result = course.grade_in_scratch(source_dir, submission_dir, "student", timeout=900)
+    result = isolation.grade_in_scratch(source_dir, submission_dir, "student", timeout=900)
     return time.perf_counter() - start, result
 
 
@@ -114,11 +115,11 @@ def per_assignment(names, repeats, with_floors=True):
         jobs = {}
         if with_floors:
             null = null_assignment(tmp / "null_source")
-            release = CourseDir(course.template_course(null)).release / "null"
+            release = CourseDir(isolation.template_course(null)).release / "null"
             jobs["(grading floor)"] = (null, write_submission(tmp / "null", release, null, "blank"))
         for name in names:
             source = ROOT / SOLUTIONS / name
-            course.template_course(source)  # generated once per process, as in the CLI: not timed
+            isolation.template_course(source)  # generated once per process, as in the CLI
             sub = write_submission(tmp / name, ROOT / EXERCISES / name, source, "correct")
             jobs[name] = (source, sub)
         floors = ["(empty notebook)", "(grader kernel)", "(nbgrader start)"]
@@ -172,11 +173,11 @@ def grading_round(root, exchange, name, workers=1):
         )
 
     csv_path = Path(root) / "grades.csv"
-    timed("collect", lambda: course.run_nbgrader(root, "collect", name, ex, timeout=900))
+    timed("collect", lambda: runner.run_nbgrader(root, "collect", name, ex, timeout=900))
     timed("autograde", autograde)
-    timed("feedback", lambda: course.run_nbgrader(root, "generate_feedback", name, timeout=900))
-    timed("release", lambda: course.run_nbgrader(root, "release_feedback", name, ex, timeout=900))
-    timed("export", lambda: course.run_nbgrader(root, "export", f"--to={csv_path}", timeout=900))
+    timed("feedback", lambda: runner.run_nbgrader(root, "generate_feedback", name, timeout=900))
+    timed("release", lambda: runner.run_nbgrader(root, "release_feedback", name, ex, timeout=900))
+    timed("export", lambda: runner.run_nbgrader(root, "export", f"--to={csv_path}", timeout=900))
     stages["total"] = sum(stages.values())
     with open(csv_path) as f:
         grades = {r["student_id"]: float(r["score"]) for r in csv.DictReader(f)}
@@ -193,7 +194,7 @@ def class_rounds(name, n_students, workers=(1, 2)):
         for w in workers:
             copy_root = tmp / f"w{w}"
             shutil.copytree(tmp / "class", copy_root)
-            course.write_config(copy_root / "course")  # the config names its own root
+            runner.write_config(copy_root / "course")  # the config names its own root
             stages, grades = grading_round(copy_root / "course", copy_root / "exchange", name, w)
             rounds[w] = {"stages": stages, "grades": grades}
     first = rounds[workers[0]]
@@ -239,7 +240,7 @@ def run(tiny=False, class_size=12):
     if tiny:
         out["assignments"] = per_assignment(["ps1_moments"], repeats=1, with_floors=False)
     else:
-        out["assignments"] = per_assignment(course.assignments(ROOT / SOLUTIONS), repeats=3)
+        out["assignments"] = per_assignment(runner.assignments(ROOT / SOLUTIONS), repeats=3)
         out["class"] = class_rounds("ps3_bn_forward", class_size, workers=(1, 2))
     out["load_average_after"] = os.getloadavg()[0]
     return out

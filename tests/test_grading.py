@@ -16,7 +16,7 @@ import nbformat
 import numpy as np
 import pytest
 
-from course.grading import course, feedback, referee, scan
+from course.grading import autograde, feedback, referee, release, runner, scan, scores, tripwire
 from course.layout import REPO_ROOT
 
 SOLUTIONS = REPO_ROOT / "solutions"
@@ -37,7 +37,7 @@ class TestNotebookStructure:
     def test_parts_declare_their_points(self, path):
         """Every '## Part X (N points)' heading equals the points of its graded cells."""
         nb = nbformat.read(path, 4)
-        parts = course.part_of_cells(nb)
+        parts = scores.part_of_cells(nb)
         points = {}
         for cell in graded_cells(nb):
             meta = cell.metadata.nbgrader
@@ -153,11 +153,11 @@ class TestFeedbackAndLeaks:
     def test_leak_detected(self):
         src = nbformat.read(SOLUTIONS / "ps3_bn_forward" / "bn_forward.ipynb", 4)
         ex = nbformat.read(EXERCISES / "ps3_bn_forward" / "bn_forward.ipynb", 4)
-        assert course.leaks(ex, src) == []
+        assert release.leaks(ex, src) == []
         leaked = copy.deepcopy(ex)
         cell = next(c for c in leaked.cells if c.get("id") == "mean_square")
         cell.source = cell.source.replace("raise NotImplementedError()", "return var / (var + eps)")
-        assert any("protected line" in m for m in course.leaks(leaked, src))
+        assert any("protected line" in m for m in release.leaks(leaked, src))
 
     def test_scan_flags_tampering_not_honest_answers(self, tmp_path):
         nb = nbformat.read(SOLUTIONS / "ps1_moments" / "moments.ipynb", 4)
@@ -173,7 +173,7 @@ class TestFeedbackAndLeaks:
         (tmp_path / "d").mkdir()
         f = tmp_path / "d" / "a.txt"
         f.write_text("trusted")
-        wire = course.Tripwire([tmp_path / "d"])
+        wire = tripwire.Tripwire([tmp_path / "d"])
         f.write_text("changed")
         (tmp_path / "d" / "b.txt").write_text("planted")
         changed = wire.restore()
@@ -185,19 +185,19 @@ class TestFeedbackAndLeaks:
 
 
 def nbgrader(root, *args, check=True):
-    return course.run_nbgrader(root, *args, check=check, timeout=900)
+    return runner.run_nbgrader(root, *args, check=check, timeout=900)
 
 
 @pytest.mark.grading
 def test_exercises_are_generated_and_leak_nothing():
-    assert course.check() == []
+    assert release.check() == []
 
 
 @pytest.mark.grading
 @pytest.mark.parametrize("path", SOURCE_NBS, ids=IDS)
 def test_source_passes_and_student_version_fails_every_test(path, tmp_path):
     """nbgrader validate on the solution, and validate --invert on the student version."""
-    root = course.write_config(tmp_path / "course")
+    root = runner.write_config(tmp_path / "course")
     out = nbgrader(root, "validate", str(path)).stdout
     assert "Success! Your notebook passes all the tests." in out, out[-2000:]
     release = EXERCISES / path.relative_to(SOLUTIONS)
@@ -284,7 +284,7 @@ EXPECTED = {
 @pytest.mark.grading
 def test_instructor_round_end_to_end(tmp_path, monkeypatch):
     monkeypatch.setenv("BNLAB_CELL_TIMEOUT", "8")
-    root = course.write_config(tmp_path / "course")
+    root = runner.write_config(tmp_path / "course")
     exchange = tmp_path / "exchange"
     exchange.mkdir()
     ex = [f"--Exchange.root={exchange}"]
@@ -310,14 +310,14 @@ def test_instructor_round_end_to_end(tmp_path, monkeypatch):
         cache = [f"--Exchange.cache={tmp_path / ('cache_' + s)}"]
         student = ["--CourseDirectory.course_id=bn-course", *ex, *cache]
         subprocess.run(
-            [course.nbgrader_bin(), "fetch_assignment", A, *student],
+            [runner.nbgrader_bin(), "fetch_assignment", A, *student],
             cwd=home,
             check=True,
             capture_output=True,
         )
         nbformat.write(nb, home / A / NB)
         subprocess.run(
-            [course.nbgrader_bin(), "submit", A, f"--student={s}", *student],
+            [runner.nbgrader_bin(), "submit", A, f"--student={s}", *student],
             cwd=home,
             check=True,
             capture_output=True,
@@ -325,7 +325,7 @@ def test_instructor_round_end_to_end(tmp_path, monkeypatch):
     nbgrader(root, "collect", A, *ex)
     assert sorted(p.name for p in (root / "submitted").iterdir()) == sorted(EXPECTED)
 
-    results = {r.student: r for r in course.autograde(A, root, timeout=600)}
+    results = {r.student: r for r in autograde.autograde(A, root, timeout=600)}
     for s, total in EXPECTED.items():
         assert results[s].total == total, (s, results[s].scores, results[s].incidents)
     assert any("gradebook.db" in i for i in results["mallory"].incidents)
@@ -345,7 +345,7 @@ def test_instructor_round_end_to_end(tmp_path, monkeypatch):
     home = tmp_path / "home_mallory"
     subprocess.run(
         [
-            course.nbgrader_bin(),
+            runner.nbgrader_bin(),
             "fetch_feedback",
             A,
             "--student=mallory",

@@ -15,7 +15,7 @@ import nbformat
 import pytest
 
 from course import classroom
-from course.grading import course
+from course.grading import autograde, runner
 
 A = "ps1_moments"
 NB = "moments.ipynb"
@@ -62,9 +62,9 @@ def test_template_attack_is_undone_and_named(tmp_path, workers, monkeypatch):
     with Gradebook(f"sqlite:///{root / 'gradebook.db'}") as gb:
         gb.update_or_create_student("a_mallory")  # sorted first: graded before the others
     classroom.submit(exchange, "a_mallory", A, draft)
-    course.run_nbgrader(root, "collect", A, f"--Exchange.root={exchange}", timeout=600)
+    runner.run_nbgrader(root, "collect", A, f"--Exchange.root={exchange}", timeout=600)
 
-    results = {r.student: r for r in course.autograde(A, root, timeout=600, workers=workers)}
+    results = {r.student: r for r in autograde.autograde(A, root, timeout=600, workers=workers)}
 
     assert list(results) == ["a_mallory", "s000", "s001"]
     assert {s: r.total for s, r in results.items()} == {"a_mallory": 0, "s000": 16, "s001": 0}

@@ -12,7 +12,7 @@ from pathlib import Path
 import nbformat
 
 from course import layout
-from course.grading import course
+from course.grading import runner
 from course.layout import CourseDir
 
 KINDS = ("correct", "blank", "partial")
@@ -60,9 +60,9 @@ def make_class(workdir, name, n_students, source=layout.REPO_ROOT / layout.SOLUT
     from nbgrader.api import Gradebook
 
     workdir = Path(workdir)
-    root = CourseDir(course.write_config(workdir / "course"))
+    root = CourseDir(runner.write_config(workdir / "course"))
     shutil.copytree(Path(source) / name, root.source / name)
-    course.run_nbgrader(root.root, "generate_assignment", name, "--force", timeout=900)
+    runner.run_nbgrader(root.root, "generate_assignment", name, "--force", timeout=900)
     exchange = workdir / "exchange"
     layout.inbound(exchange).mkdir(parents=True)
     kinds = {f"s{i:03d}": KINDS[i % len(KINDS)] for i in range(n_students)}

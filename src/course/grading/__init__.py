@@ -2,7 +2,12 @@
 
 - `course.grading.referee`  hidden tests use it: the reference runs in a fresh interpreter
 - `course.grading.kernels`  the grading kernel (memory limit) that nbgrader_config.py selects
-- `course.grading.course`   generate, drift check, isolated autograding, self-grading
+- `course.grading.runner`     nbgrader as a subprocess in a course directory
+- `course.grading.release`    generate exercises/, check it for drift and leaks
+- `course.grading.scores`     scores per graded cell and per part
+- `course.grading.tripwire`   a byte snapshot of trusted files, restored after each student
+- `course.grading.isolation`  one submission graded in a scratch course; self-grading
+- `course.grading.autograde`  every collected submission, in isolation, into the gradebook
 - `course.grading.scan`     static scan of submissions for tampering, for the instructor's review
 - `python -m course.grading --help` lists the commands.
 """

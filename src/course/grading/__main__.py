@@ -12,7 +12,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from course.grading import course, scan
+from course.grading import autograde, isolation, release, scan
 from course.layout import REPO_ROOT, CourseDir
 
 
@@ -52,19 +52,19 @@ def main(argv=None):
     args = parser.parse_args(argv)
 
     if args.command == "generate":
-        print(f"generated {course.generate()}")
+        print(f"generated {release.generate()}")
     elif args.command == "check":
-        problems = course.check()
+        problems = release.check()
         for p in problems:
             print(p)
         print("exercises/ is up to date and leaks nothing" if not problems else "")
         return 1 if problems else 0
     elif args.command == "selfgrade":
-        result = course.selfgrade(args.notebook)
+        result = isolation.selfgrade(args.notebook)
         print(f"{Path(args.notebook).name}:")
         _print_result(result)
     elif args.command == "autograde":
-        for result in course.autograde(
+        for result in autograde.autograde(
             args.assignment,
             Path(args.root),
             students=args.student,

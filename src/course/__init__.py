@@ -1,0 +1,10 @@
+"""The course's tooling, installed beside the reference package `bnlab`.
+
+- `course.layout`         where everything of a course directory lives, what a student may never see
+- `course.grading`        the nbgrader pipeline (``python -m course.grading --help``)
+- `course.notebooks`      the notebook forms of the chapters and the editions' exercise pages
+- `course.execute_cache`  the chapters executed into the book's cache before the build
+- `course.classroom`      a synthetic class of submissions (benchmarks, tests)
+
+It imports `bnlab`; `bnlab` never imports it.
+"""

@@ -1,0 +1,85 @@
+"""The student versions: generated from the source, checked for drift and for leaks."""
+
+import json
+import shutil
+import tempfile
+from pathlib import Path
+
+import nbformat
+
+from course import layout
+from course.grading.runner import assignments, run_nbgrader, write_config
+from course.layout import REPO_ROOT, CourseDir
+
+
+def generate(dest=None, source=REPO_ROOT / layout.SOLUTIONS, names=None):
+    """Generate the student versions of `names` (default all) into `dest`/<assignment>/.
+
+    Generation happens in a scratch course directory (no gradebook appears in the repository);
+    `dest` defaults to the repository's ``exercises/``, whose assignment folders are replaced.
+    """
+    dest = Path(dest or REPO_ROOT / layout.EXERCISES)
+    names = names or assignments(source)
+    with tempfile.TemporaryDirectory(prefix="bn-generate-") as tmp:
+        course = write_config(Path(tmp) / "course")
+        for name in names:
+            shutil.copytree(
+                Path(source) / name,
+                CourseDir(course).source / name,
+                ignore=shutil.ignore_patterns(".ipynb_checkpoints", "__pycache__"),
+            )
+            run_nbgrader(course, "generate_assignment", name, "--force")
+            shutil.rmtree(dest / name, ignore_errors=True)
+            shutil.copytree(CourseDir(course).release / name, dest / name)
+    return dest
+
+
+def leaks(exercise_nb, source_nb):
+    """Solution or hidden-test text found in a student notebook (a list of messages)."""
+    found = []
+    text = "\n".join(c.source for c in exercise_nb.cells)
+    for marker in (m.lstrip("# ") for m in layout.MARKERS):
+        if marker in text:
+            found.append(f"contains the marker {marker!r}")
+    code_lines = {
+        line.strip()
+        for c in exercise_nb.cells
+        if c.cell_type == "code"
+        for line in c.source.splitlines()
+    }
+    secret = [s for c in source_nb.cells for s in layout.secret_lines(c.source)]
+    found += [f"contains protected line {s!r}" for s in secret if s in code_lines]
+    for cell in exercise_nb.cells:
+        if cell.get("outputs"):
+            found.append(f"cell {cell.get('id')} has outputs")
+    return found
+
+
+def check(exercises=REPO_ROOT / layout.EXERCISES, source=REPO_ROOT / layout.SOLUTIONS):
+    """Problems with the committed student versions: drift from generation, or leaks."""
+    problems = []
+    exercises, source = Path(exercises), Path(source)
+    with tempfile.TemporaryDirectory(prefix="bn-check-") as tmp:
+        fresh = generate(Path(tmp) / "fresh", source)
+        want = sorted(p.relative_to(fresh).as_posix() for p in fresh.rglob("*") if p.is_file())
+        have = sorted(
+            p.relative_to(exercises).as_posix()
+            for p in exercises.rglob("*")
+            if p.is_file() and ".ipynb_checkpoints" not in p.parts
+        )
+        for missing in sorted(set(want) - set(have)):
+            problems.append(f"exercises/{missing} is missing (run: make exercises)")
+        for extra in sorted(set(have) - set(want)):
+            problems.append(f"exercises/{extra} is not generated from solutions/")
+        for rel in sorted(set(want) & set(have)):
+            a, b = (fresh / rel).read_bytes(), (exercises / rel).read_bytes()
+            if rel.endswith(".ipynb"):
+                a, b = json.loads(a), json.loads(b)
+            if a != b:
+                problems.append(f"exercises/{rel} differs from what solutions/ generates")
+    for nb_path in sorted(exercises.rglob("*.ipynb")):
+        src = source / nb_path.relative_to(exercises)
+        if src.exists():
+            ex_nb, src_nb = nbformat.read(nb_path, 4), nbformat.read(src, 4)
+            problems += [f"{nb_path.relative_to(exercises)}: {m}" for m in leaks(ex_nb, src_nb)]
+    return problems
