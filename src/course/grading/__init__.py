@@ -1,6 +1,8 @@
 """Grading tools for the course's nbgrader exercises.
 
-- `course.grading.referee`  hidden tests use it: the reference runs in a fresh interpreter
+- `course.grading.referee`     hidden tests use it (the kernel side): `agree`, `expect_*`
+- `course.grading.judge`       the trusted side: reference and comparison in a fresh interpreter
+- `course.grading.references`  adapters the hidden tests name by dotted path
 - `course.grading.kernels`  the grading kernel (memory limit) that nbgrader_config.py selects
 - `course.grading.runner`     nbgrader as a subprocess in a course directory
 - `course.grading.release`    generate exercises/, check it for drift and leaks

@@ -1,11 +1,12 @@
 """The referee of the hidden tests: compare a learner's function with the reference package.
 
-A hidden test calls :func:`agree` with the learner's function, the name (or a lambda source) of
-the reference, and a list of input cases. The learner's function runs here, in the notebook's
+A hidden test calls :func:`agree` with the learner's function, the dotted path of the reference
+(a `bnlab` function or an adapter of :mod:`course.grading.references`), and a list of input
+cases. The learner's function runs here, in the notebook's
 kernel. Everything else -- importing `bnlab`, computing the reference and comparing -- runs in a
-**fresh interpreter** (``python -I this_file``) that the notebook never touched. Inputs and the
-learner's outputs travel as a plain ``.npz`` file read with ``allow_pickle=False``, so an output
-object cannot run code in the referee either.
+**fresh interpreter** (:mod:`course.grading.judge`) that the notebook never touched. Inputs and
+the learner's outputs travel as a plain ``.npz`` file read with ``allow_pickle=False``, so an
+output object cannot run code in the judge either.
 
 So a submission that monkeypatches ``bnlab``, replaces ``sys.modules["bnlab"]``, stubs out
 ``numpy.testing``/``np.allclose``, or redefines helper functions of the notebook cannot change
@@ -29,7 +30,6 @@ import numpy as np
 
 __all__ = ["agree", "expect_choice", "expect_number"]
 
-_RTOL = {"float16": 1e-2, "float32": 1e-4, "float64": 1e-10}
 _SCALAR_TYPES = (bool, int, float, str, type(None))
 
 
@@ -83,8 +83,9 @@ def agree(student, reference, cases, *, n_out=1, rtol=None, label=None, timeout=
     student : callable
         The learner's function.
     reference : str
-        Dotted name in ``bnlab`` (``"bnlab.moments.var"``) or the source of a lambda evaluated
-        in the referee with ``np`` and ``bnlab`` in scope.
+        Dotted path of the reference: a `bnlab` function (``"bnlab.moments.var"``) or an
+        adapter (``"course.grading.references.normalize"``). (The source of a lambda is still
+        evaluated by the judge for problem sets that have not moved to dotted paths.)
     cases : list
         Each case is a tuple of positional arguments, or ``(args, kwargs)`` with a dict.
         Arguments are ndarrays or plain scalars/strings/None.
@@ -131,7 +132,7 @@ def agree(student, reference, cases, *, n_out=1, rtol=None, label=None, timeout=
             json.dump(spec, f)
         np.savez(os.path.join(tmp, "data.npz"), **arrays)
         proc = subprocess.run(
-            [sys.executable, "-I", os.path.abspath(__file__), tmp],
+            [sys.executable, "-I", "-m", "course.grading.judge", tmp],
             capture_output=True,
             text=True,
             timeout=timeout,
@@ -160,104 +161,3 @@ def expect_number(answer, correct, name="answer", rtol=1e-9):
     if not abs(got - correct) <= rtol * max(abs(correct), 1.0):
         raise RefereeError(f"{name}: {got!r} is not right")
     return None
-
-
-# ----------------------------------------------------------------------------------------------
-# The referee process: everything below runs in `python -I referee.py DIR`, a fresh interpreter.
-
-
-def _fail(what="input"):
-    """Used by reference lambdas: the reference refuses this input."""
-    raise ValueError(f"invalid {what}")
-
-
-def _from_stats(count, mean, m2):
-    """A bnlab RunningMoments holding the given (count, mean, m2)."""
-    from bnlab.moments import RunningMoments
-
-    mean = np.asarray(mean)
-    rm = RunningMoments(mean.shape, mean.dtype)
-    rm.count, rm.mean, rm.m2 = int(count), mean.copy(), np.asarray(m2, mean.dtype).copy()
-    return rm
-
-
-def _resolve(reference):
-    import importlib
-
-    import bnlab
-
-    if reference.lstrip().startswith("lambda"):
-        namespace = {"np": np, "bnlab": bnlab, "fail": _fail, "from_stats": _from_stats}
-        from course.grading import REFERENCE_MODULES
-
-        for name in REFERENCE_MODULES:
-            namespace[name.rpartition(".")[2]] = importlib.import_module(name)
-        return eval(reference, namespace)  # noqa: S307 - trusted test source, not learner input
-    module, _, name = reference.rpartition(".")
-    return getattr(importlib.import_module(module), name)
-
-
-def _unpack(described, data):
-    return [data[d["array"]] if "array" in d else d["value"] for d in described]
-
-
-def _compare(i, k, got, ref, what, rtol):
-    where = f"case {i} ({what}), result {k}"
-    if got.shape != ref.shape:
-        return f"{where}: shape {got.shape}, expected {ref.shape}"
-    if got.dtype != ref.dtype:
-        return f"{where}: dtype {got.dtype}, expected {ref.dtype} (keep the input's dtype)"
-    if ref.size == 0:
-        return None
-    tol = rtol if rtol is not None else _RTOL.get(ref.dtype.name, 1e-10)
-    ref64, got64 = ref.astype(np.float64), got.astype(np.float64)
-    nan_ref, nan_got = np.isnan(ref64), np.isnan(got64)
-    if not np.array_equal(nan_ref, nan_got):
-        return f"{where}: NaN where the reference has none (or the reverse)"
-    scale = max(float(np.max(np.abs(np.where(nan_ref, 0.0, ref64)))), 1e-300)
-    err = np.abs(np.where(nan_ref, 0.0, got64 - ref64))
-    worst = float(np.max(err)) / scale
-    if not worst <= tol:
-        return f"{where}: values differ from the reference (relative error {worst:.2e} > {tol:.0e})"
-    return None
-
-
-def _main(directory):
-    with open(os.path.join(directory, "spec.json")) as f:
-        spec = json.load(f)
-    with np.load(os.path.join(directory, "data.npz"), allow_pickle=False) as npz:
-        data = {k: npz[k] for k in npz.files}
-    ref_fn = _resolve(spec["reference"])
-    n_out, problems = spec["n_out"], []
-    for i, case in enumerate(spec["cases"]):
-        args = _unpack(case["args"], data)
-        kwargs = dict(
-            zip(case["kwargs"], _unpack(list(case["kwargs"].values()), data), strict=True)
-        )
-        try:
-            ref_out = ref_fn(*args, **kwargs)
-        except Exception as exc:  # noqa: BLE001 - the reference refusing is the expected answer
-            if case.get("raised") != type(exc).__name__:
-                got = case.get("raised") or "a result"
-                problems.append(
-                    f"case {i} ({case['what']}): expected {type(exc).__name__}, got {got}"
-                )
-            continue
-        if "raised" in case:
-            problems.append(
-                f"case {i} ({case['what']}): raised {case['raised']}: {case['message']}"
-            )
-            continue
-        refs = [ref_out] if n_out == 1 else list(ref_out)
-        for k, r in enumerate(refs):
-            msg = _compare(i, k, data[f"out{i}_{k}"], np.asarray(r), case["what"], spec["rtol"])
-            if msg:
-                problems.append(msg)
-    if problems:
-        print("\n".join(problems[:5]))
-        return 1
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(_main(sys.argv[1]))

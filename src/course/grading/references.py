@@ -1,0 +1,117 @@
+"""The references of the hidden tests that are not a `bnlab` function as it stands.
+
+A hidden test names its reference by dotted path, ``agree(f, "bnlab.moments.var", cases)``; where
+the exercise's function takes other arguments or returns another part of bnlab's result, the
+reference is one of these adapters, ``"course.grading.references.normalize"``. Each takes the
+arguments of the exercise's function (of the same name) and returns what that must return; the
+judge imports it in its fresh interpreter.
+"""
+
+import numpy as np
+
+from bnlab import batchnorm, gradvar, moments
+
+
+def fail(what="input"):
+    """The reference refuses this input."""
+    raise ValueError(f"invalid {what}")
+
+
+def from_stats(count, mean, m2):
+    """A `bnlab.moments.RunningMoments` holding the given (count, mean, m2)."""
+    mean = np.asarray(mean)
+    rm = moments.RunningMoments(mean.shape, mean.dtype)
+    rm.count, rm.mean, rm.m2 = int(count), mean.copy(), np.asarray(m2, mean.dtype).copy()
+    return rm
+
+
+def _stats(rm):
+    return rm.count, rm.mean, rm.m2
+
+
+# ------------------------------------------------------------------------ problem set 1
+
+
+def expectation(v, p):
+    """E[g(X)] for values `v` with probabilities `p` (which must be a distribution)."""
+    if not ((p >= 0).all() and abs(p.sum() - 1) <= 1e-8):
+        fail("probs")
+    return np.dot(v, p)
+
+
+def welford(x):
+    """``(count, mean, m2)`` of the stream `x`."""
+    return _stats(moments.RunningMoments.from_batch(x))
+
+
+def merge(na, ma, qa, nb, mb, qb):
+    """``(count, mean, m2)`` of two batches merged from their own."""
+    return _stats(from_stats(na, ma, qa).merge(from_stats(nb, mb, qb)))
+
+
+def skew_kurt(x):
+    return moments.skewness(x), moments.kurtosis(x)
+
+
+# ------------------------------------------------------------------------ problem set 2
+
+
+def total_minibatch_variance(G, B, replace):
+    """The exact variance of the minibatch gradient, summed over the parameters."""
+    return gradvar.minibatch_variance(G, B, replace).sum()
+
+
+def loglog_slope(B, v):
+    return gradvar.fit_power_law(B, v)[0]
+
+
+# ------------------------------------------------------------------------ problem set 3
+
+
+def normalize(x, eps):
+    """x_hat of BN with gamma = 1 and beta = 0."""
+    ones, zeros = np.ones(x.shape[1], x.dtype), np.zeros(x.shape[1], x.dtype)
+    return batchnorm.forward(x, ones, zeros, eps)[0]
+
+
+def bn_forward(x, gamma, beta, eps):
+    return batchnorm.forward(x, gamma, beta, eps)[0]
+
+
+def undo_params(x, eps):
+    """The gamma and beta that undo BN on batch `x`: ``(sqrt(var + eps), mu)``."""
+    mu, var = batchnorm.batch_stats(x)[:2]
+    return np.sqrt(var + eps).astype(x.dtype), mu
+
+
+def mean_square_xhat(x, eps):
+    """The mean of x_hat**2 over the batch, per feature."""
+    return np.mean(normalize(x, eps) ** 2, axis=0)
+
+
+# ------------------------------------------------------------------------ problem set 4
+
+
+def bn_backward(dy, x, gamma, eps):
+    """``(dx, dgamma, dbeta)`` of BN with beta = 0."""
+    return batchnorm.backward(dy, batchnorm.forward(x, gamma, np.zeros_like(gamma), eps)[1])
+
+
+def param_grads(dy, x, gamma, eps):
+    """``(dgamma, dbeta)``."""
+    return bn_backward(dy, x, gamma, eps)[1:]
+
+
+# ------------------------------------------------------------------------ problem set 5
+
+
+def linear_bn(x, W, b, gamma, beta, eps):
+    """BN (training mode) of the linear layer ``x @ W.T + b``."""
+    return batchnorm.forward(x @ W.T + b, gamma, beta, eps)[0]
+
+
+def fold_linear_bn(W, b, running_mean, running_var, gamma, beta, eps):
+    """``(W_folded, b_folded)`` of a linear layer followed by BN in inference mode."""
+    bn = batchnorm.BatchNorm(len(running_mean), eps=eps)
+    bn.running_mean, bn.running_var, bn.gamma, bn.beta = running_mean, running_var, gamma, beta
+    return batchnorm.fold_into_linear(W, b, bn)
