@@ -5,8 +5,10 @@ import pytest
 import torch
 
 from bnlab.data import load_digits
+from bnlab.diagnostics import landscape_along_gradient, record_activations
+from bnlab.models import make_mlp
 from bnlab.stacked import StackedMLP, landscape_stacked, train_stacked
-from bnlab.training import landscape_along_gradient, make_mlp, record_activations, train
+from bnlab.training import train
 
 SEEDS = (0, 1, 2)
 LRS = (0.05, 0.1, 0.2)

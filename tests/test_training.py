@@ -6,17 +6,15 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from bnlab.training import (
-    NoisyBatchNorm1d,
+from bnlab.diagnostics import (
     batch_statistics,
-    evaluate,
     gradient_norms,
     landscape_along_gradient,
-    make_mlp,
     record_activations,
     saturation,
-    train,
 )
+from bnlab.models import NoisyBatchNorm1d, make_mlp
+from bnlab.training import evaluate, train
 
 
 @pytest.fixture(autouse=True, scope="module")

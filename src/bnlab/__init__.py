@@ -8,7 +8,9 @@ Chapters import from here and exercises are graded against it. One idea per modu
 - `bnlab.norms`     LayerNorm and GroupNorm forward (chapter 7)
 - `bnlab.gradcheck` finite differences and relative error (chapter 5)
 - `bnlab.data`      the digits data set that ships with scikit-learn (chapters 3, 8)
-- `bnlab.training`  torch models, the SGD loop and diagnostics of the experiments (chapter 8)
+- `bnlab.models`  the torch networks of the experiments: `make_mlp`, noisy BN (chapters 6-8)
+- `bnlab.training`  the seeded SGD loop, its `History`, `evaluate` (chapters 6-8)
+- `bnlab.diagnostics`  activations, saturation, gradient norms, loss landscape (chapter 8)
 - `bnlab.style`     the course's figure style and palette
 - `bnlab.seeds`     every random seed of the course, shifted by ``BNLAB_SEED``
 - `bnlab.distributed` synchronized BN across torch.distributed processes (chapter 9)

@@ -13,8 +13,8 @@ import numpy as np
 import torch
 
 from bnlab.data import load_digits
+from bnlab.models import make_mlp
 from bnlab.stacked import train_stacked
-from bnlab.training import make_mlp
 
 K_SE = 3.0  # a difference counts only beyond 3 standard errors
 
@@ -206,7 +206,7 @@ def sweep(
     lr, init_scale : float or 1-D array
         At most one of them is an array: the grid of G values swept.
     batch_size, depth, width, activation, norm_kwargs :
-        As for `bnlab.training.make_mlp` and `bnlab.training.train`.
+        As for `bnlab.models.make_mlp` and `bnlab.training.train`.
     eval_every : int, default 25
     callback : callable, optional
         ``callback(step, stack)``, see `bnlab.stacked.train_stacked`.

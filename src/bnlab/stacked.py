@@ -2,7 +2,7 @@
 
 Chapter 8 repeats every experiment over seeds, learning rates and initialization scales. A
 Python loop over runs pays torch's per-call overhead once per run; here the runs share it. The
-M networks built by `bnlab.training.make_mlp` are stacked along a leading *model axis*:
+M networks built by `bnlab.models.make_mlp` are stacked along a leading *model axis*:
 
 - a Linear layer becomes one weight of shape (M, in, out), applied with a batched matrix
   product to activations of shape (M, N, in);
@@ -25,7 +25,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from bnlab.training import ACTIVATIONS, History, NoisyBatchNorm1d
+from bnlab.models import ACTIVATIONS, NoisyBatchNorm1d
+from bnlab.training import History
 
 
 class StackedLinear(nn.Module):
@@ -173,7 +174,7 @@ class StackedMLP(nn.Module):
     Parameters
     ----------
     models : sequence of torch.nn.Sequential, length M >= 1
-        Networks from `bnlab.training.make_mlp` with the same architecture (layer types,
+        Networks from `bnlab.models.make_mlp` with the same architecture (layer types,
         shapes, norm settings); their weights may differ (seeds, init scales). Copied, not
         shared.
 
@@ -186,7 +187,7 @@ class StackedMLP(nn.Module):
 
     Examples
     --------
-    >>> from bnlab.training import make_mlp
+    >>> from bnlab.models import make_mlp
     >>> nets = [make_mlp(4, 3, width=8, depth=2, norm="bn", seed=s) for s in range(5)]
     >>> stack = StackedMLP(nets)
     >>> stack(torch.randn(10, 4)).shape
@@ -266,10 +267,10 @@ class StackedMLP(nn.Module):
         Returns
         -------
         list of Tensor of shape (M, N, width), one per hidden layer
-            As `bnlab.training.record_activations`, per model: BN normalizes with the
+            As `bnlab.diagnostics.record_activations`, per model: BN normalizes with the
             statistics of `X`, and the running statistics are left untouched.
         """
-        from bnlab.training import batch_statistics
+        from bnlab.diagnostics import batch_statistics
 
         zs = []
         kinds = tuple(ACTIVATIONS.values())
@@ -368,7 +369,8 @@ def train_stacked(
 
     Examples
     --------
-    >>> from bnlab.training import make_mlp, train
+    >>> from bnlab.models import make_mlp
+    >>> from bnlab.training import train
     >>> X = torch.randn(200, 4, generator=torch.Generator().manual_seed(0))
     >>> y = (X[:, 0] > 0).long()
     >>> nets = [make_mlp(4, 2, width=16, depth=2, norm="bn", seed=s) for s in (0, 1)]
@@ -450,7 +452,7 @@ def train_stacked(
 
 
 def landscape_stacked(stack, X, y, etas):
-    """`bnlab.training.landscape_along_gradient` for every model of the stack at once.
+    """`bnlab.diagnostics.landscape_along_gradient` for every model of the stack at once.
 
     Parameters
     ----------
@@ -465,7 +467,7 @@ def landscape_stacked(stack, X, y, etas):
     dict with ``loss`` (M, T), ``grad_change`` (M, T), ``beta`` (M,), ``grad_norm`` (M,)
         Model m's values equal ``landscape_along_gradient(stack.member(m), X, y, etas)``.
     """
-    from bnlab.training import batch_statistics
+    from bnlab.diagnostics import batch_statistics
 
     probe = copy.deepcopy(stack)
     probe.set_generators(None)
