@@ -425,6 +425,35 @@ class TestInference:
         np.testing.assert_allclose(y, y_ref.numpy(), rtol=RTOL64)
 
 
+class TestFromTorch:
+    @pytest.mark.parametrize(
+        ("torch_bn", "shape"),
+        [(torch.nn.BatchNorm1d, (7, 3)), (torch.nn.BatchNorm2d, (4, 3, 5, 5))],
+    )
+    def test_eval_matches_the_trained_torch_layer(self, torch_bn, shape):
+        rng = np.random.default_rng(13)
+        ref = torch_bn(3, eps=1e-3, dtype=torch.float64)
+        with torch.no_grad():
+            ref.weight.copy_(t64(rng.uniform(0.5, 2.0, 3)))
+            ref.bias.copy_(t64(rng.normal(size=3)))
+            for _ in range(4):
+                ref(t64(rng.normal(2.0, 3.0, shape)))
+        ours = bn.BatchNorm.from_torch(ref.eval())
+        assert not ours.training and ours.eps == 1e-3
+        x = rng.normal(size=shape)
+        with torch.no_grad():
+            expected = ref(t64(x)).numpy()
+        np.testing.assert_allclose(ours(x), expected, rtol=0, atol=1e-12)
+
+    def test_copies_do_not_follow_the_torch_layer(self):
+        ref = torch.nn.BatchNorm1d(2)
+        ours = bn.BatchNorm.from_torch(ref)
+        with torch.no_grad():
+            ref.running_mean.fill_(5.0)
+            ref.weight.fill_(3.0)
+        assert ours.running_mean.tolist() == [0.0, 0.0] and ours.gamma.tolist() == [1.0, 1.0]
+
+
 class TestFold:
     def trained_pair(self, c, rng, torch_bn):
         """A bnlab BatchNorm and a torch BatchNorm with the same trained state, in eval mode."""

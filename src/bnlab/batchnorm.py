@@ -483,6 +483,27 @@ class BatchNorm:
         self.dgamma = self.dbeta = None
         self._cache = None
 
+    @classmethod
+    def from_torch(cls, layer):
+        """An eval-mode copy of a torch BN layer's eps, running statistics and parameters, float64.
+
+        Chapter 7 folds a trained torch network's BN with it. ``layer`` is a
+        ``torch.nn.BatchNorm1d/2d/3d`` with ``affine=True`` and ``track_running_stats=True``.
+
+        Examples
+        --------
+        >>> import torch
+        >>> ours = BatchNorm.from_torch(torch.nn.BatchNorm1d(3, eps=1e-3))
+        >>> ours.eps, ours.training, ours.running_var
+        (0.001, False, array([1., 1., 1.]))
+        """
+        ours = cls(layer.num_features, eps=layer.eps).eval()
+        ours.running_mean = layer.running_mean.detach().double().numpy().copy()
+        ours.running_var = layer.running_var.detach().double().numpy().copy()
+        ours.gamma = layer.weight.detach().double().numpy().copy()
+        ours.beta = layer.bias.detach().double().numpy().copy()
+        return ours
+
     def __repr__(self):
         return (
             f"BatchNorm({self.num_features}, eps={self.eps}, momentum={self.momentum}, "
