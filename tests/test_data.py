@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 import sklearn.datasets
 
-from bnlab.data import load_digits
+from bnlab.data import digits_tensors, load_digits
 
 
 def sorted_rows(X, y):
@@ -71,3 +71,15 @@ class TestLoadDigits:
     def test_bad_input_raises(self, kwargs, error, match):
         with pytest.raises(error, match=match):
             load_digits(**kwargs)
+
+
+class TestDigitsTensors:
+    @pytest.mark.parametrize("dtype", [np.float32, np.float64])
+    def test_the_same_split_as_tensors(self, dtype):
+        import torch
+
+        arrays = load_digits(seed=3, dtype=dtype)
+        tensors = digits_tensors(seed=3, dtype=dtype)
+        assert [t.dtype for t in tensors] == [torch.from_numpy(a).dtype for a in arrays]
+        for t, a in zip(tensors, arrays, strict=True):
+            np.testing.assert_array_equal(t.numpy(), a)

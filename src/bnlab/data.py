@@ -1,6 +1,6 @@
 """A real data set that ships offline: scikit-learn's 8x8 handwritten digits.
 
-Used in chapter 3 (per-sample gradients of a real model) and chapter 8 (experiments).
+Used in chapter 3 (per-sample gradients of a real model) and chapters 6-8 (trained networks).
 """
 
 import numpy as np
@@ -54,6 +54,22 @@ def load_digits(seed=0, val_fraction=0.2, dtype=np.float32):
         X, y.astype(np.int64), test_size=val_fraction, random_state=seed, stratify=y
     )
     return X_train, y_train, X_val, y_val
+
+
+def digits_tensors(seed=0, dtype=np.float32):
+    """`load_digits` as torch tensors: X_train, y_train, X_val, y_val.
+
+    The one conversion the chapters and experiments share; ``dtype`` as in `load_digits`.
+
+    Examples
+    --------
+    >>> X_train, y_train, X_val, y_val = digits_tensors()
+    >>> X_train.dtype, y_val.dtype, tuple(X_val.shape)
+    (torch.float32, torch.int64, (360, 64))
+    """
+    import torch
+
+    return tuple(torch.from_numpy(a) for a in load_digits(seed=seed, dtype=dtype))
 
 
 def _open_fraction(value):
