@@ -208,7 +208,10 @@ def _network(driver, origin):
             ):
                 other.append(url)
         elif method == "Network.loadingFailed" and not params.get("canceled"):
-            failed.append(f"{urls.get(params['requestId'], '?')}: {params.get('errorText')}")
+            # A request the page made was logged as sent first; one that was not (no URL) is
+            # Chromium's own, e.g. a lookup at the first navigation of a fresh browser.
+            if params["requestId"] in urls:
+                failed.append(f"{urls[params['requestId']]}: {params.get('errorText')}")
         elif method == "Network.responseReceived" and params["response"]["status"] >= 400:
             failed.append(f"{params['response']['url']}: HTTP {params['response']['status']}")
     return other, failed
