@@ -82,6 +82,27 @@ class TestMakeMlp:
         np.testing.assert_allclose(w_head.std(), init_scale / 16, rtol=0.1)
         assert abs(w_hidden.mean()) < 0.05 * w_hidden.std()
 
+    @pytest.mark.parametrize("norm", ["bn", "ln"])
+    def test_norm_after_activation(self, norm):
+        net = make_mlp(7, 3, width=16, depth=2, norm=norm, placement="after")
+        kinds = [type(m) for m in net]
+        norm_kind = nn.BatchNorm1d if norm == "bn" else nn.LayerNorm
+        assert kinds == [nn.Linear, nn.ReLU, norm_kind] * 2 + [nn.Linear]
+        assert all(m.bias is not None for m in net if isinstance(m, nn.Linear))
+        x = torch.randn(5, 7, generator=torch.Generator().manual_seed(0))
+        z = net[1](net[0](x))
+        torch.testing.assert_close(net[2](z), F.batch_norm(z, None, None, training=True)
+                                   if norm == "bn" else F.layer_norm(z, (16,)))
+
+    def test_placement_keeps_the_weights(self):
+        # the same seed draws the same weights whichever side of the activation the norm is on
+        before, after = (make_mlp(8, 2, depth=3, norm="bn", seed=5, placement=p)
+                         for p in ("before", "after"))
+        w_before = [m.weight for m in before if isinstance(m, nn.Linear)]
+        w_after = [m.weight for m in after if isinstance(m, nn.Linear)]
+        for wb, wa in zip(w_before, w_after, strict=True):
+            assert torch.equal(wb, wa)
+
     def test_seeded(self):
         a, b, c = (make_mlp(8, 2, depth=2, seed=s) for s in (3, 3, 4))
         for pa, pb, pc in zip(a.parameters(), b.parameters(), c.parameters(), strict=True):
@@ -104,6 +125,7 @@ class TestMakeMlp:
             ({"activation": "gelu"}, "activation must be one of"),
             ({"init_scale": 0.0}, "init_scale must be > 0"),
             ({"norm": "gn", "num_groups": 5}, "num_groups must divide width"),
+            ({"norm": "bn", "placement": "between"}, "placement must be one of"),
         ],
     )
     def test_bad_arguments(self, kwargs, match):

@@ -13,6 +13,7 @@ from torch import nn
 
 ACTIVATIONS = {"relu": nn.ReLU, "tanh": nn.Tanh, "sigmoid": nn.Sigmoid}
 NORMS = (None, "bn", "noisy_bn", "ln", "gn")
+PLACEMENTS = ("before", "after")
 
 
 class NoisyBatchNorm1d(nn.BatchNorm1d):
@@ -93,6 +94,7 @@ def make_mlp(
     num_groups=8,
     norm_kwargs=None,
     seed=0,
+    placement="before",
 ):
     """Build an MLP of `depth` hidden blocks ``Linear -> norm -> activation`` and a linear head.
 
@@ -116,6 +118,10 @@ def make_mlp(
         Extra keyword arguments for every norm layer, e.g. ``{"shift": 2.0}`` for noisy BN.
     seed : int, default 0
         Seeds the weight initialization (torch's global generator is left untouched).
+    placement : {"before", "after"}, default "before"
+        Where the norm sits relative to the activation: ``Linear -> norm -> activation``
+        ("before", the standard block) or ``Linear -> activation -> norm`` ("after"; chapter 7
+        compares the two).
 
     Returns
     -------
@@ -130,7 +136,8 @@ def make_mlp(
     sigmoid) and 1 for the head. Biases start at 0. A Linear followed by BN gets no bias: BN
     subtracts the batch mean, so a bias there would cancel exactly (chapter 7). LayerNorm and
     GroupNorm keep it, because they subtract a mean over features, which does not cancel a
-    per-feature bias. Chapter 8 uses this builder for every experiment.
+    per-feature bias. With ``placement="after"`` every Linear keeps its bias (an activation,
+    not BN, follows it). Chapters 7 and 8 use this builder for every experiment.
 
     Examples
     --------
@@ -139,6 +146,8 @@ def make_mlp(
     ['Linear', 'BatchNorm1d', 'ReLU', 'Linear']
     >>> net(torch.zeros(5, 64)).shape
     torch.Size([5, 10])
+    >>> [type(m).__name__ for m in make_mlp(64, 10, depth=1, norm="bn", placement="after")]
+    ['Linear', 'ReLU', 'BatchNorm1d', 'Linear']
     """
     if norm not in NORMS:
         raise ValueError(f"norm must be one of {NORMS}, got {norm!r}")
@@ -148,16 +157,19 @@ def make_mlp(
         raise ValueError(f"init_scale must be > 0, got {init_scale}")
     if norm == "gn" and width % num_groups:
         raise ValueError(f"num_groups must divide width, got {num_groups} and {width}")
+    if placement not in PLACEMENTS:
+        raise ValueError(f"placement must be one of {PLACEMENTS}, got {placement!r}")
+    after = placement == "after"
     gen = torch.Generator().manual_seed(seed)
     gain = nn.init.calculate_gain(activation)
     layers, fan_in = [], in_features
     for _ in range(depth):
-        linear = nn.Linear(fan_in, width, bias=norm not in ("bn", "noisy_bn"))
+        linear = nn.Linear(fan_in, width, bias=after or norm not in ("bn", "noisy_bn"))
         _init_linear(linear, init_scale * gain, gen)
-        layers.append(linear)
+        block = [linear, ACTIVATIONS[activation]()]
         if norm is not None:
-            layers.append(_norm_layer(norm, width, num_groups, norm_kwargs or {}))
-        layers.append(ACTIVATIONS[activation]())
+            block.insert(2 if after else 1, _norm_layer(norm, width, num_groups, norm_kwargs or {}))
+        layers += block
         fan_in = width
     head = nn.Linear(fan_in, out_features)
     _init_linear(head, init_scale, gen)
