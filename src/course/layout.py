@@ -17,7 +17,10 @@ SOLUTIONS = "solutions"  # nbgrader's source: complete solutions and hidden test
 EXERCISES = "exercises"  # nbgrader's release: the student versions
 EXERCISE_PAGES = "exercise_pages"
 GRADEBOOK = "gradebook.db"
+#: the nbgrader course id, set here only (the course's and the hub's nbgrader configs read it)
 COURSE_ID = "bn-course"
+#: nbgrader 0.9's default exchange; it must exist before the first release (hub/setup-exchange.sh)
+EXCHANGE_ROOT = "/usr/local/share/nbgrader/exchange"
 
 SOLUTION_MARKERS = ("### BEGIN SOLUTION", "### END SOLUTION")
 HIDDEN_MARKERS = ("### BEGIN HIDDEN TESTS", "### END HIDDEN TESTS")

@@ -4,7 +4,7 @@ import os
 import sys
 
 from course.grading import KERNEL_NAME, PACKAGE_DIR
-from course.layout import COURSE_ID
+from course.layout import COURSE_ID, EXCHANGE_ROOT
 
 #: seconds a single cell may run before it is interrupted (and graded as an error)
 CELL_TIMEOUT = int(os.environ.get("BNLAB_CELL_TIMEOUT", "60"))
@@ -37,8 +37,9 @@ def apply(c, root, *, source="solutions", release="exercises", exchange=None):
     c.CourseDirectory.source_directory = source
     c.CourseDirectory.release_directory = release
     c.CourseDirectory.course_id = COURSE_ID
-    if exchange or os.environ.get("BNLAB_EXCHANGE"):
-        c.Exchange.root = str(exchange or os.environ["BNLAB_EXCHANGE"])
+    c.Exchange.root = str(exchange or os.environ.get("BNLAB_EXCHANGE") or EXCHANGE_ROOT)
+    # collected submissions are not left world-writable (nbgrader copies the 0777 of submit)
+    c.ExchangeFactory.collect = "course.exchange.Collect"
     # grading runs untrusted code: a per-cell time limit and the memory-limited kernel
     c.Execute.timeout = CELL_TIMEOUT
     c.Execute.interrupt_on_timeout = True

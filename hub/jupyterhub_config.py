@@ -1,0 +1,40 @@
+# JupyterHub for a class on one machine (pages/admin_guide.md walks through it).
+#
+# Users are the machine's Linux accounts (PAM login); each user's server runs as that user
+# (local-process spawner) from the shared environment made by hub/make-env.sh. Everything listens
+# on 127.0.0.1 only: put a TLS reverse proxy (nginx, Caddy) in front to open the hub to a class.
+#
+# Settings read from the environment (the systemd unit of the admin page sets them):
+#   BNLAB_INSTRUCTORS  comma-separated Linux users who are hub admins and get Formgrader
+#   BNLAB_ENV          the shared environment                       (default /opt/bnlab)
+#   BNLAB_HUB_STATE    folder of the hub's database and cookie secret (default /srv/jupyterhub)
+#   BNLAB_HUB_PORT     the public port on 127.0.0.1; the proxy's API and the hub take the next two
+import os
+
+c = get_config()  # noqa: F821 - provided by traitlets when it loads this file
+
+env = os.environ.get("BNLAB_ENV", "/opt/bnlab")
+state = os.environ.get("BNLAB_HUB_STATE", "/srv/jupyterhub")
+port = int(os.environ.get("BNLAB_HUB_PORT", "8000"))
+instructors = {u for u in os.environ.get("BNLAB_INSTRUCTORS", "").split(",") if u}
+
+c.JupyterHub.bind_url = f"http://127.0.0.1:{port}"
+c.ConfigurableHTTPProxy.api_url = f"http://127.0.0.1:{port + 1}"
+c.JupyterHub.hub_bind_url = f"http://127.0.0.1:{port + 2}"
+c.JupyterHub.db_url = f"sqlite:///{state}/jupyterhub.sqlite"
+c.JupyterHub.cookie_secret_file = f"{state}/jupyterhub_cookie_secret"
+c.JupyterHub.pid_file = f"{state}/jupyterhub.pid"
+
+c.JupyterHub.authenticator_class = "pam"
+c.Authenticator.admin_users = instructors
+# anyone with a Linux account may log in; list the class instead with c.Authenticator.allowed_users
+c.Authenticator.allow_all = True
+
+c.JupyterHub.spawner_class = "localprocess"
+c.Spawner.ip = "127.0.0.1"
+c.Spawner.cmd = [f"{env}/bin/jupyterhub-singleuser"]
+c.Spawner.default_url = "/lab"
+# the kernels, nbgrader and bnlab all come from the shared environment
+c.Spawner.environment = {"PATH": f"{env}/bin:/usr/local/bin:/usr/bin:/bin"}
+c.Spawner.start_timeout = 120
+c.Spawner.http_timeout = 120

@@ -1,0 +1,39 @@
+"""nbgrader's filesystem exchange with modes that keep students apart (the hub's admin page).
+
+nbgrader 0.9.6 leaves every submission folder mode 0777 in the exchange's inbound folder, and
+``nbgrader collect`` copies that mode into the instructor's ``submitted/``: anyone who can reach
+either folder can write into another student's submission. These two plugins, named in the
+nbgrader configuration (``c.ExchangeFactory.submit`` and ``c.ExchangeFactory.collect``), take the
+write bits of group and others away once the copy is done.
+"""
+
+import os
+import stat
+
+from nbgrader.exchange.default.collect import ExchangeCollect
+from nbgrader.exchange.default.submit import ExchangeSubmit
+
+_NO_WRITE = ~(stat.S_IWGRP | stat.S_IWOTH)
+
+
+def remove_group_other_write(top):
+    """Clear the group and other write bits of `top` and of everything under it."""
+    for folder, _, files in os.walk(top):
+        for path in [folder, *(os.path.join(folder, f) for f in files)]:
+            os.chmod(path, os.stat(path).st_mode & _NO_WRITE)
+
+
+class Submit(ExchangeSubmit):
+    """``nbgrader submit``: the submission in inbound/ is the student's own, mode 0755."""
+
+    def copy_files(self):
+        super().copy_files()
+        remove_group_other_write(os.path.join(self.inbound_path, self.assignment_filename))
+
+
+class Collect(ExchangeCollect):
+    """``nbgrader collect``: the collected copy in submitted/ is writable by its owner only."""
+
+    def do_copy(self, src, dest):
+        super().do_copy(src, dest)
+        remove_group_other_write(dest)
