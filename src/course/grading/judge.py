@@ -1,98 +1,132 @@
-"""The judge of the hidden tests: the trusted side of :func:`course.grading.referee.agree`.
+"""The judge: runs a test cell of the course's own copy in the grader's process.
 
-It runs as ``python -I -m course.grading.judge DIR``, a fresh interpreter that the learner's kernel
-never touched: it reads the cases and the learner's outputs from ``DIR`` (JSON and an ``.npz``
-read with ``allow_pickle=False``), computes the reference, compares, and prints what disagreed.
+A test cell (visible part and hidden tests) is taken from ``solutions/``, never from the
+submission, and executed here, in the trusted process. Its free names that the course's
+imports do not define -- the learner's functions and answers -- are looked up in the
+submission's kernel through the :class:`~course.grading.session.Session`: a function becomes a
+stand-in that calls it there, a value arrives as plain data (:mod:`course.grading.wire`).
+``np``, ``sp`` and every other module come from the course's import cells, imported here, so a
+submission that rebinds them changes nothing here. The verdict -- points and a message that
+never quotes a hidden line -- is written by this module only.
 """
 
-import importlib
-import json
-import os
+import ast
+import builtins
 import sys
+import traceback
+from dataclasses import dataclass
 
-import numpy as np
+from course.grading.session import KernelLost, StudentRaised
+from course.layout import HIDDEN_MARKERS
 
-from course.grading import REFERENCE_MODULES
-from course.grading.references import fail, from_stats
-
-_RTOL = {"float16": 1e-2, "float32": 1e-4, "float64": 1e-10}
-
-
-def _resolve(reference):
-    """The reference function: a dotted path, or (until every hidden test names one) the source
-    of a lambda, evaluated with np, bnlab, its graded modules, fail and from_stats in scope."""
-    if reference.lstrip().startswith("lambda"):
-        import bnlab
-
-        namespace = {"np": np, "bnlab": bnlab, "fail": fail, "from_stats": from_stats}
-        for name in REFERENCE_MODULES:
-            namespace[name.rpartition(".")[2]] = importlib.import_module(name)
-        return eval(reference, namespace)  # noqa: S307 - trusted test source, not learner input
-    module, _, name = reference.rpartition(".")
-    return getattr(importlib.import_module(module), name)
+_FILENAME = "<test {}>"
 
 
-def _unpack(described, data):
-    return [data[d["array"]] if "array" in d else d["value"] for d in described]
+@dataclass
+class Verdict:
+    grade_id: str
+    points: float
+    max_points: float
+    message: str
+
+    @property
+    def passed(self):
+        return self.points == self.max_points
 
 
-def _compare(i, k, got, ref, what, rtol):
-    where = f"case {i} ({what}), result {k}"
-    if got.shape != ref.shape:
-        return f"{where}: shape {got.shape}, expected {ref.shape}"
-    if got.dtype != ref.dtype:
-        return f"{where}: dtype {got.dtype}, expected {ref.dtype} (keep the input's dtype)"
-    if ref.size == 0:
-        return None
-    tol = rtol if rtol is not None else _RTOL.get(ref.dtype.name, 1e-10)
-    ref64, got64 = ref.astype(np.float64), got.astype(np.float64)
-    nan_ref, nan_got = np.isnan(ref64), np.isnan(got64)
-    if not np.array_equal(nan_ref, nan_got):
-        return f"{where}: NaN where the reference has none (or the reverse)"
-    scale = max(float(np.max(np.abs(np.where(nan_ref, 0.0, ref64)))), 1e-300)
-    err = np.abs(np.where(nan_ref, 0.0, got64 - ref64))
-    worst = float(np.max(err)) / scale
-    if not worst <= tol:
-        return f"{where}: values differ from the reference (relative error {worst:.2e} > {tol:.0e})"
-    return None
-
-
-def _main(directory):
-    with open(os.path.join(directory, "spec.json")) as f:
-        spec = json.load(f)
-    with np.load(os.path.join(directory, "data.npz"), allow_pickle=False) as npz:
-        data = {k: npz[k] for k in npz.files}
-    ref_fn = _resolve(spec["reference"])
-    n_out, problems = spec["n_out"], []
-    for i, case in enumerate(spec["cases"]):
-        args = _unpack(case["args"], data)
-        kwargs = dict(
-            zip(case["kwargs"], _unpack(list(case["kwargs"].values()), data), strict=True)
-        )
+def prelude(source_nb):
+    """The namespace every test starts from: the import statements of the course's own
+    (not the learner's) code cells, run here."""
+    ns = {"__name__": "__grading__"}
+    for cell in source_nb.cells:
+        nbg = cell.metadata.get("nbgrader", {})
+        if cell.cell_type != "code" or nbg.get("solution") or nbg.get("grade"):
+            continue
         try:
-            ref_out = ref_fn(*args, **kwargs)
-        except Exception as exc:  # noqa: BLE001 - the reference refusing is the expected answer
-            if case.get("raised") != type(exc).__name__:
-                got = case.get("raised") or "a result"
-                problems.append(
-                    f"case {i} ({case['what']}): expected {type(exc).__name__}, got {got}"
-                )
+            tree = ast.parse(cell.source)
+        except SyntaxError:
             continue
-        if "raised" in case:
-            problems.append(
-                f"case {i} ({case['what']}): raised {case['raised']}: {case['message']}"
-            )
-            continue
-        refs = [ref_out] if n_out == 1 else list(ref_out)
-        for k, r in enumerate(refs):
-            msg = _compare(i, k, data[f"out{i}_{k}"], np.asarray(r), case["what"], spec["rtol"])
-            if msg:
-                problems.append(msg)
-    if problems:
-        print("\n".join(problems[:5]))
-        return 1
-    return 0
+        imports = [n for n in tree.body if isinstance(n, (ast.Import, ast.ImportFrom))]
+        if imports:
+            exec(compile(ast.Module(imports, []), "<course imports>", "exec"), ns)  # noqa: S102
+    return ns
 
 
-if __name__ == "__main__":
-    sys.exit(_main(sys.argv[1]))
+def free_names(source):
+    """Names `source` reads but never binds itself (nor are builtins)."""
+    tree = ast.parse(source)
+    loaded, bound = [], set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Name):
+            (loaded.append if isinstance(node.ctx, ast.Load) else bound.add)(node.id)
+        elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            bound.add(node.name)
+        elif isinstance(node, ast.arg):
+            bound.add(node.arg)
+        elif isinstance(node, ast.alias):
+            bound.add((node.asname or node.name).split(".")[0])
+        elif isinstance(node, ast.ExceptHandler) and node.name:
+            bound.add(node.name)
+    out = []
+    for name in loaded:
+        if name not in bound and not hasattr(builtins, name) and name not in out:
+            out.append(name)
+    return out
+
+
+def visible_lines(source):
+    """Line numbers (1-based) of `source` outside the hidden-test regions."""
+    begin, end = HIDDEN_MARKERS
+    hidden, out = False, set()
+    for i, line in enumerate(source.splitlines(), 1):
+        if line.strip() == begin:
+            hidden = True
+        elif line.strip() == end:
+            hidden = False
+        elif not hidden:
+            out.add(i)
+    return out
+
+
+def judge(cell, session, base_ns):
+    """Run the course's test `cell` against the submission in `session`; a :class:`Verdict`."""
+    meta = cell.metadata["nbgrader"]
+    grade_id, points = meta["grade_id"], float(meta.get("points", 0))
+    ns = dict(base_ns)
+    try:
+        for name in free_names(cell.source):
+            if name in ns:
+                continue
+            found, value = session.get(name)
+            if found:
+                ns[name] = value
+        code = compile(cell.source, _FILENAME.format(grade_id), "exec")
+        exec(code, ns)  # noqa: S102 - the course's own test, not the learner's code
+    except KernelLost as exc:
+        return Verdict(grade_id, 0.0, points, f"not judged: {exc}")
+    except Exception as exc:  # noqa: BLE001 - every failure is reported, none escapes
+        return Verdict(grade_id, 0.0, points, _explain(exc, cell.source, grade_id))
+    return Verdict(grade_id, points, points, "passed")
+
+
+def _explain(exc, source, grade_id):
+    """Why a test failed, in words: the learner's exception, the referee's message, or the
+    failing line when it is a visible one (a hidden line is never quoted)."""
+    line_no = None
+    for frame, lineno in traceback.walk_tb(sys.exc_info()[2]):
+        if frame.f_code.co_filename == _FILENAME.format(grade_id):
+            line_no = lineno
+    where = ""
+    if line_no is not None:
+        if line_no in visible_lines(source):
+            where = f" at the visible line `{source.splitlines()[line_no - 1].strip()}`"
+        else:
+            where = " in a hidden test"
+    if isinstance(exc, StudentRaised):
+        return f"your code raised {type(exc).__name__}: {exc}{where}"
+    if isinstance(exc, NameError):
+        return f"{exc} (define it in your notebook){where}"
+    if isinstance(exc, AssertionError):
+        text = str(exc).strip()
+        return f"{text}{where}" if text else f"a check failed{where}"
+    return f"{type(exc).__name__}: {exc}{where}"

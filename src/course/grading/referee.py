@@ -2,35 +2,24 @@
 
 A hidden test calls :func:`agree` with the learner's function, the dotted path of the reference
 (a `bnlab` function or an adapter of :mod:`course.grading.references`), and a list of input
-cases. The learner's function runs here, in the notebook's
-kernel. Everything else -- importing `bnlab`, computing the reference and comparing -- runs in a
-**fresh interpreter** (:mod:`course.grading.judge`) that the notebook never touched. Inputs and
-the learner's outputs travel as a plain ``.npz`` file read with ``allow_pickle=False``, so an
-output object cannot run code in the judge either.
+cases; :func:`expect_choice` and :func:`expect_number` check a single answer.
 
-So a submission that monkeypatches ``bnlab``, replaces ``sys.modules["bnlab"]``, stubs out
-``numpy.testing``/``np.allclose``, or redefines helper functions of the notebook cannot change
-the verdict: the reference and the comparison never see that kernel state. What this module
-cannot defend against (code that tampers with the channel itself: ``subprocess``, ``builtins``,
-this module in ``sys.modules``) is flagged by :mod:`course.grading.scan` and described in the
-instructor guide's threat model.
+Test cells run in the **grader's own process** (:mod:`course.grading.judge`), never in the
+learner's kernel: there the learner's names are stand-ins that call into the sandboxed kernel
+(:mod:`course.grading.session`) and bring back plain values. So the reference, the tolerance and
+the comparison never enter the kernel; only each case's inputs do. (In a notebook the learner runs
+at home, or in ``nbgrader validate`` of the source, the same calls simply run in that kernel.)
 
 Tolerance: elementwise ``|got - ref| <= rtol * max(|ref|_max, tiny)``, with ``rtol`` from the
 output dtype (float32: 1e-4, float64: 1e-10) unless the test gives one. The dtype and shape of
 every output must match the reference exactly (float32 in, float32 out).
 """
 
-import json
-import os
-import subprocess
-import sys
-import tempfile
+import importlib
 
 import numpy as np
 
 __all__ = ["agree", "expect_choice", "expect_number"]
-
-_SCALAR_TYPES = (bool, int, float, str, type(None))
 
 
 class RefereeError(AssertionError):
@@ -41,21 +30,6 @@ def _describe(value):
     if isinstance(value, np.ndarray):
         return f"{value.dtype} array of shape {value.shape}"
     return repr(value)
-
-
-def _pack_args(args, arrays, prefix):
-    """Arrays go into the npz, scalars into JSON; returns the JSON description."""
-    described = []
-    for j, a in enumerate(args):
-        if isinstance(a, np.ndarray):
-            key = f"{prefix}_{j}"
-            arrays[key] = a
-            described.append({"array": key})
-        elif isinstance(a, _SCALAR_TYPES):
-            described.append({"value": a})
-        else:
-            raise TypeError(f"referee: cannot send argument of type {type(a).__name__}")
-    return described
 
 
 def _as_outputs(out, n_out):
@@ -75,7 +49,7 @@ def _as_outputs(out, n_out):
     return arrays
 
 
-def agree(student, reference, cases, *, n_out=1, rtol=None, label=None, timeout=300):
+def agree(student, reference, cases, *, n_out=1, rtol=None, label=None):
     """Check that ``student(*case)`` agrees with the reference on every case.
 
     Parameters
@@ -84,11 +58,9 @@ def agree(student, reference, cases, *, n_out=1, rtol=None, label=None, timeout=
         The learner's function.
     reference : str
         Dotted path of the reference: a `bnlab` function (``"bnlab.moments.var"``) or an
-        adapter (``"course.grading.references.normalize"``). (The source of a lambda is still
-        evaluated by the judge for problem sets that have not moved to dotted paths.)
+        adapter (``"course.grading.references.normalize"``).
     cases : list
         Each case is a tuple of positional arguments, or ``(args, kwargs)`` with a dict.
-        Arguments are ndarrays or plain scalars/strings/None.
     n_out : int
         Number of results the function returns (a tuple when > 1).
     rtol : float, optional
@@ -99,48 +71,82 @@ def agree(student, reference, cases, *, n_out=1, rtol=None, label=None, timeout=
     Raises
     ------
     RefereeError
-        With a message that names the case (shape and dtype) and what disagreed.
+        With a message that names the case (shape and dtype) and what disagreed (at most five).
     """
-    arrays, spec_cases = {}, []
+    ref_fn = _resolve(reference)
+    problems = []
     for i, case in enumerate(cases):
         if len(case) == 2 and isinstance(case[1], dict) and isinstance(case[0], tuple):
             args, kwargs = case
         else:
             args, kwargs = tuple(case), {}
-        entry = {
-            "args": _pack_args(args, arrays, f"in{i}"),
-            "kwargs": dict(
-                zip(kwargs, _pack_args(tuple(kwargs.values()), arrays, f"kw{i}"), strict=True)
-            ),
-            "what": ", ".join(_describe(a) for a in args),
-        }
-        copies = [a.copy() if isinstance(a, np.ndarray) else a for a in args]
-        kwcopies = {k: (v.copy() if isinstance(v, np.ndarray) else v) for k, v in kwargs.items()}
+        what = ", ".join(_describe(a) for a in args)
         try:
-            out = student(*copies, **kwcopies)
+            ref_out = ref_fn(*_copies(args), **_copies(kwargs))
+            ref_error = None
+        except Exception as exc:  # noqa: BLE001 - the reference refusing is the expected answer
+            ref_error = type(exc).__name__
+        try:
+            out = student(*_copies(args), **_copies(kwargs))
+            got_error = None
         except Exception as exc:  # noqa: BLE001 - raising is an answer we compare
-            entry["raised"] = type(exc).__name__
-            entry["message"] = str(exc)[:200]
-        else:
-            for k, a in enumerate(_as_outputs(out, n_out)):
-                arrays[f"out{i}_{k}"] = a
-            entry["n_out"] = n_out
-        spec_cases.append(entry)
-    spec = {"reference": reference, "cases": spec_cases, "rtol": rtol, "n_out": n_out}
-    with tempfile.TemporaryDirectory(prefix="referee-") as tmp:
-        with open(os.path.join(tmp, "spec.json"), "w") as f:
-            json.dump(spec, f)
-        np.savez(os.path.join(tmp, "data.npz"), **arrays)
-        proc = subprocess.run(
-            [sys.executable, "-I", "-m", "course.grading.judge", tmp],
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-            env={k: v for k, v in os.environ.items() if not k.startswith("PYTHON")},
-        )
-    if proc.returncode != 0:
-        detail = proc.stdout.strip() or proc.stderr.strip()[-500:]
-        raise RefereeError(f"{label or reference}: {detail}")
+            got_error, message = type(exc).__name__, str(exc)[:200]
+        if ref_error is not None:
+            if got_error != ref_error:
+                problems.append(f"case {i} ({what}): expected {ref_error}, got {got_error or 'a result'}")
+            continue
+        if got_error is not None:
+            problems.append(f"case {i} ({what}): raised {got_error}: {message}")
+            continue
+        try:
+            gots = _as_outputs(out, n_out)
+        except RefereeError as exc:
+            problems.append(f"case {i} ({what}): {exc}")
+            continue
+        refs = [ref_out] if n_out == 1 else list(ref_out)
+        for k, (g, r) in enumerate(zip(gots, refs, strict=True)):
+            msg = _compare(i, k, g, np.asarray(r), what, rtol)
+            if msg:
+                problems.append(msg)
+    if problems:
+        raise RefereeError(f"{label or reference}: " + "\n".join(problems[:5]))
+    return None
+
+
+def _copies(args):
+    if isinstance(args, dict):
+        return {k: (v.copy() if isinstance(v, np.ndarray) else v) for k, v in args.items()}
+    return [a.copy() if isinstance(a, np.ndarray) else a for a in args]
+
+
+def _resolve(reference):
+    module, _, name = reference.rpartition(".")
+    if not module.startswith(("bnlab.", "course.grading.references")):
+        raise ValueError(f"reference {reference!r} is not a bnlab function or an adapter")
+    return getattr(importlib.import_module(module), name)
+
+
+_RTOL = {"float16": 1e-2, "float32": 1e-4, "float64": 1e-10}
+
+
+def _compare(i, k, got, ref, what, rtol):
+    where = f"case {i} ({what}), result {k}"
+    if got.shape != ref.shape:
+        return f"{where}: shape {got.shape}, expected {ref.shape}"
+    if got.dtype != ref.dtype:
+        return f"{where}: dtype {got.dtype}, expected {ref.dtype} (keep the input's dtype)"
+    if ref.size == 0:
+        return None
+    tol = rtol if rtol is not None else _RTOL.get(ref.dtype.name, 1e-10)
+    ref64, got64 = ref.astype(np.float64), got.astype(np.float64)
+    nan_ref, nan_got = np.isnan(ref64), np.isnan(got64)
+    if not np.array_equal(nan_ref, nan_got):
+        return f"{where}: NaN where the reference has none (or the reverse)"
+    scale = max(float(np.max(np.abs(np.where(nan_ref, 0.0, ref64)))), 1e-300)
+    err = np.abs(np.where(nan_ref, 0.0, got64 - ref64))
+    worst = float(np.max(err)) / scale
+    if not worst <= tol:
+        return f"{where}: values differ from the reference (relative error {worst:.2e} > {tol:.0e})"
     return None
 
 

@@ -9,7 +9,7 @@ judge imports it in its fresh interpreter.
 
 import numpy as np
 
-from bnlab import batchnorm, gradvar, moments
+from bnlab import batchnorm, folding, gradvar, layer, moments
 
 
 def fail(what="input"):
@@ -112,6 +112,38 @@ def linear_bn(x, W, b, gamma, beta, eps):
 
 def fold_linear_bn(W, b, running_mean, running_var, gamma, beta, eps):
     """``(W_folded, b_folded)`` of a linear layer followed by BN in inference mode."""
-    bn = batchnorm.BatchNorm(len(running_mean), eps=eps)
+    bn = layer.BatchNorm(len(running_mean), eps=eps)
     bn.running_mean, bn.running_var, bn.gamma, bn.beta = running_mean, running_var, gamma, beta
-    return batchnorm.fold_into_linear(W, b, bn)
+    return folding.fold_into_linear(W, b, bn)
+
+
+# ------------------------------------------------------------------------ problem set 6
+
+
+def local_moments(x):
+    """``(count, mean, m2)`` of one process's slice."""
+    return _stats(moments.RunningMoments.from_batch(x))
+
+
+def merge_moments(counts, means, m2s):
+    """``(count, mean, m2)`` of the union of slices, merged from their messages."""
+    states = [from_stats(c, mu, m2) for c, mu, m2 in zip(counts, means, m2s, strict=True)]
+    total = states[0]
+    for s in states[1:]:
+        total = total.merge(s)
+    return _stats(total)
+
+
+def sync_backward_dx(dy, x, gamma, sizes, eps):
+    """The input gradient of synchronized BN: single-process BN's on the whole batch."""
+    return bn_backward(dy, x, gamma, eps)[0]
+
+
+def sync_backward_shares(dy, x, gamma, sizes, eps):
+    """Each process's shares ``(dgamma, dbeta)``: the sums over its own slice."""
+    x_hat = batchnorm.forward(x, gamma, np.zeros_like(gamma), eps)[1].x_hat
+    cut = np.cumsum(sizes)[:-1]
+    pairs = zip(np.split(dy, cut), np.split(x_hat, cut), strict=True)
+    dgamma = np.array([(d * h).sum(axis=0) for d, h in pairs])
+    dbeta = np.array([d.sum(axis=0) for d in np.split(dy, cut)])
+    return dgamma, dbeta

@@ -1,8 +1,6 @@
-"""Scores read from an autograded notebook, per graded cell and per part."""
+"""A submission's scores per graded cell and per part, with the judge's messages."""
 
 from dataclasses import dataclass, field
-
-from nbgrader.utils import determine_grade
 
 
 def part_of_cells(nb):
@@ -17,30 +15,13 @@ def part_of_cells(nb):
     return parts
 
 
-def scores_of(autograded_nb, source_nb):
-    """``{grade_id: (score, max_score)}`` from an executed notebook, for every graded cell of
-    the source; a graded cell missing from the executed notebook scores 0."""
-    got = {}
-    for cell in autograded_nb.cells:
-        meta = cell.metadata.get("nbgrader", {})
-        if meta.get("grade") and meta.get("grade_id") not in got:
-            score, _ = determine_grade(cell)
-            got[meta["grade_id"]] = float(score or 0.0)
-    result = {}
-    for cell in source_nb.cells:
-        meta = cell.metadata.get("nbgrader", {})
-        if meta.get("grade"):
-            pts = float(meta.get("points", 0))
-            result[meta["grade_id"]] = (min(got.get(meta["grade_id"], 0.0), pts), pts)
-    return result
-
-
 @dataclass
 class Result:
     student: str
     assignment: str
     scores: dict = field(default_factory=dict)  # notebook -> {grade_id: (score, max)}
     parts: dict = field(default_factory=dict)  # notebook -> {grade_id: part title}
+    messages: dict = field(default_factory=dict)  # notebook -> {grade_id: judge's message}
     incidents: list = field(default_factory=list)
     log: str = ""
 

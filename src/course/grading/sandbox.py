@@ -1,0 +1,296 @@
+"""The OS sandbox every grading kernel runs in: bubblewrap, cgroups, resource limits.
+
+What the kernel of a submission sees and may do (:func:`command` builds it):
+
+- the system (``/usr``, the dynamic linker's files), the Python installation and the course's
+  environment with ``bnlab``, **read-only**; nothing else of the machine: no home folder, no
+  course repository (``solutions/``, the gradebook, ``nbgrader_config.py``), no other submission;
+- one private writable folder, a size-bounded tmpfs that starts empty (the kernel receives
+  its notebook's cells over the channel), and a size-bounded ``/tmp``;
+- no network (a network namespace of its own with only loopback), its own PID namespace (no
+  process outlives the kernel: when it ends, every process it started is killed), its own IPC
+  and UTS namespaces, a new session (no terminal injection), no nested user namespaces;
+- an unprivileged uid (``nobody``) when grading runs as root;
+- bounds on the memory of the kernel and all its children together and on the number of
+  processes (a cgroup, when grading runs as root and cgroups are writable; otherwise an address
+  space limit per process and the PID namespace), and on file sizes.
+
+:func:`probe` checks once that the sandbox starts here; :class:`SandboxUnavailable` says why not.
+"""
+
+import functools
+import os
+import pwd
+import resource
+import shutil
+import subprocess
+import sys
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+BWRAP = "bwrap"
+WORKDIR = "/home/student"
+UNPRIVILEGED_USER = "nobody"
+#: files of /etc the kernel may read (the dynamic linker, fonts, time zone, user names)
+ETC_FILES = ("ld.so.cache", "fonts", "localtime", "passwd", "group", "nsswitch.conf")
+
+
+class SandboxUnavailable(RuntimeError):
+    """The sandbox cannot start on this machine (the message says why and what to do)."""
+
+
+@dataclass(frozen=True)
+class Limits:
+    memory: int = int(os.environ.get("BNLAB_GRADER_MEMORY", str(3 * 2**30)))  # bytes, all
+    processes: int = 64
+    disk: int = 512 * 2**20  # bytes of the writable folder, and again of /tmp
+    file_size: int = 256 * 2**20
+    open_files: int = 512
+
+
+def _readable_roots():
+    """Directories the kernel needs read-only: the interpreter's installation, the environment,
+    and the folder the course's packages are imported from (``src/`` of an editable install;
+    only that folder, not the repository around it)."""
+    import bnlab
+    import course
+
+    roots = {Path(sys.base_prefix).resolve(), Path(sys.prefix).resolve()}
+    roots.add(Path(sys.executable).resolve().parent)
+    for pkg in (bnlab, course):
+        roots.add(Path(pkg.__file__).resolve().parents[1])
+    roots = sorted(roots, key=lambda p: len(p.parts))
+    out = []
+    for r in roots:
+        if not any(r.is_relative_to(o) for o in out) and not r.is_relative_to("/usr"):
+            out.append(r)
+    return out
+
+
+def command(argv, limits=None):
+    """The bubblewrap command that runs `argv` in the sandbox, and the file descriptors it
+    must inherit (``(cmd, fds)``; the caller closes the fds once the process has started).
+
+    The environment's folders are bound from descriptors opened here, so that bubblewrap,
+    running as the unprivileged user, binds them even below a folder that user cannot enter
+    (a Python installed under ``/root``); it still reads only what the files' modes allow."""
+    limits = limits or Limits()
+    bwrap = shutil.which(BWRAP)
+    if bwrap is None:
+        raise SandboxUnavailable(
+            "bubblewrap is not installed (Debian: apt-get install bubblewrap)"
+        )
+    cmd = [bwrap, "--ro-bind", "/usr", "/usr"]
+    for link in ("bin", "sbin", "lib", "lib64", "lib32", "libx32"):
+        target = Path("/") / link
+        if target.is_symlink():
+            cmd += ["--symlink", os.readlink(target), f"/{link}"]
+        elif target.is_dir():
+            cmd += ["--ro-bind", str(target), f"/{link}"]
+    for name in ETC_FILES:
+        if (Path("/etc") / name).exists():
+            cmd += ["--ro-bind", f"/etc/{name}", f"/etc/{name}"]
+    fds, roots = [], _readable_roots()
+    # bubblewrap run by root would create the folders above a bind mode 0700 (root only)
+    parents = sorted({a for r in [*roots, Path(WORKDIR)] for a in r.parents if a != Path("/")})
+    for folder in sorted(parents, key=lambda p: len(p.parts)):
+        cmd += ["--perms", "0755", "--dir", str(folder)]
+    for root in roots:
+        fd = os.open(root, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+        fds.append(fd)
+        cmd += ["--ro-bind-fd", str(fd), str(root)]
+    cmd += [
+        "--proc", "/proc",
+        "--dev", "/dev",
+        "--size", str(limits.disk), "--perms", "1777", "--tmpfs", "/tmp",
+        "--size", str(limits.disk), "--perms", "0777", "--tmpfs", WORKDIR,
+        "--chdir", WORKDIR,
+        *_namespaces(),
+        "--die-with-parent",
+        "--new-session",
+        "--clearenv",
+        "--setenv", "HOME", WORKDIR,
+        "--setenv", "PATH", f"{Path(sys.executable).parent}:/usr/bin:/bin",
+        "--setenv", "LANG", "C.UTF-8",
+        "--setenv", "MPLBACKEND", "Agg",
+        "--setenv", "MPLCONFIGDIR", "/tmp/matplotlib",
+        "--setenv", "PYTHONDONTWRITEBYTECODE", "1",
+        "--setenv", "OMP_NUM_THREADS", "1",
+        "--setenv", "OPENBLAS_NUM_THREADS", "1",
+        "--setenv", "MKL_NUM_THREADS", "1",
+        "--",
+    ]  # fmt: skip
+    return cmd + _drop_privileges() + list(argv), fds
+
+
+def _namespaces():
+    """Every namespace of its own. Run by an ordinary user, bubblewrap needs a user namespace
+    (and then forbids nested ones); run by root, it mounts as root and the kernel drops to
+    :data:`UNPRIVILEGED_USER` with `setpriv` before anything of the submission runs."""
+    if os.geteuid() != 0:
+        return ["--unshare-all", "--unshare-user", "--disable-userns"]
+    return [
+        "--unshare-ipc", "--unshare-pid", "--unshare-net", "--unshare-uts", "--unshare-cgroup-try",
+        "--cap-add", "CAP_SETUID", "--cap-add", "CAP_SETGID",
+    ]  # fmt: skip
+
+
+def _drop_privileges():
+    if os.geteuid() != 0:
+        return []
+    setpriv = shutil.which("setpriv")
+    if setpriv is None:
+        raise SandboxUnavailable("setpriv is missing (Debian: apt-get install util-linux)")
+    user = pwd.getpwnam(UNPRIVILEGED_USER)
+    return [
+        setpriv, f"--reuid={user.pw_uid}", f"--regid={user.pw_gid}", "--clear-groups",
+        "--inh-caps=-all", "--bounding-set=-all", "--no-new-privs", "--",
+    ]  # fmt: skip
+
+
+# ------------------------------------------------------------------------------ cgroups
+
+
+def _own_cgroup(controller):
+    """The folder of this process's cgroup for `controller` (v1) or the unified one (v2)."""
+    for line in Path("/proc/self/cgroup").read_text().splitlines():
+        _, controllers, path = line.split(":", 2)
+        if controller in controllers.split(","):
+            folder = Path("/sys/fs/cgroup") / controller / path.lstrip("/")
+            if folder.is_dir():
+                return folder, 1
+    unified = Path("/sys/fs/cgroup")
+    if (unified / "cgroup.controllers").exists():
+        line = next(x for x in Path("/proc/self/cgroup").read_text().splitlines() if x[:3] == "0::")
+        folder = unified / line[3:].lstrip("/")
+        wanted = "memory" if controller == "memory" else "pids"
+        if wanted in (folder / "cgroup.subtree_control").read_text().split():
+            return folder, 2
+    return None, None
+
+
+class Cgroup:
+    """A memory and process bound for the kernel and all its children together."""
+
+    def __init__(self, limits):
+        self.folders = []
+        name = f"bnlab-grade-{uuid.uuid4().hex[:12]}"
+        settings = {
+            "memory": {1: {"memory.limit_in_bytes": limits.memory}, 2: {"memory.max": limits.memory}},
+            "pids": {1: {"pids.max": limits.processes}, 2: {"pids.max": limits.processes}},
+        }  # fmt: skip
+        try:
+            for controller, by_version in settings.items():
+                parent, version = _own_cgroup(controller)
+                if parent is None:
+                    raise OSError(f"no writable {controller} cgroup")
+                folder = parent / name
+                if folder not in self.folders:
+                    folder.mkdir()
+                    self.folders.append(folder)
+                for key, value in by_version[version].items():
+                    (folder / key).write_text(str(value))
+                if version == 1 and controller == "memory":
+                    swap = folder / "memory.memsw.limit_in_bytes"
+                    if swap.exists():
+                        swap.write_text(str(limits.memory))
+        except OSError:
+            self.close()
+            raise
+
+    def join(self):
+        """Move the calling process into the cgroup (run in the child before exec)."""
+        for folder in self.folders:
+            (folder / "cgroup.procs").write_text(str(os.getpid()))
+
+    def out_of_memory(self):
+        for folder in self.folders:
+            for name in ("memory.failcnt", "memory.events"):
+                f = folder / name
+                if f.exists():
+                    text = f.read_text()
+                    if name == "memory.failcnt" and int(text.strip() or 0) > 0:
+                        return True
+                    if name == "memory.events" and any(
+                        line.split()[0] in ("oom", "oom_kill") and int(line.split()[1]) > 0
+                        for line in text.splitlines()
+                    ):
+                        return True
+        return False
+
+    def close(self):
+        for folder in self.folders:
+            for _ in range(50):
+                try:
+                    folder.rmdir()
+                    break
+                except OSError:
+                    import time
+
+                    time.sleep(0.05)
+        self.folders = []
+
+
+def cgroup_or_none(limits):
+    if os.geteuid() != 0:
+        return None
+    try:
+        return Cgroup(limits)
+    except OSError:
+        return None
+
+
+def preexec(limits, cgroup):
+    """What the child does before it execs bubblewrap: join the cgroup (or, without one,
+    limit its address space) and set the other resource limits."""
+
+    def run():
+        if cgroup is not None:
+            cgroup.join()
+        else:
+            resource.setrlimit(resource.RLIMIT_AS, (limits.memory, limits.memory))
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limits.file_size, limits.file_size))
+        resource.setrlimit(resource.RLIMIT_NOFILE, (limits.open_files, limits.open_files))
+        resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+    return run
+
+
+@functools.lru_cache(maxsize=1)
+def probe():
+    """Start the sandbox once and check that the course's Python works inside it and that the
+    course repository is invisible; raise :class:`SandboxUnavailable` with the reason if not."""
+    from course.layout import REPO_ROOT
+
+    hidden = REPO_ROOT / "solutions"
+    code = (
+        "import os, numpy, course.grading.kernel; "
+        f"print('visible' if os.path.exists({str(hidden)!r}) else 'hidden')"
+    )
+    cmd, fds = command([sys.executable, "-I", "-c", code])
+    limits = Limits()
+    cgroup = cgroup_or_none(limits)
+    try:
+        proc = subprocess.run(
+            cmd,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            pass_fds=fds,
+            preexec_fn=preexec(limits, cgroup),
+        )
+    except (OSError, subprocess.SubprocessError) as exc:
+        raise SandboxUnavailable(f"bubblewrap did not start: {exc}") from None
+    finally:
+        for fd in fds:
+            os.close(fd)
+        if cgroup is not None:
+            cgroup.close()
+    if proc.returncode != 0:
+        raise SandboxUnavailable(
+            "bubblewrap did not start the course's Python (unprivileged user namespaces may be "
+            f"disabled: sysctl kernel.unprivileged_userns_clone=1): {proc.stderr.strip()[-400:]}"
+        )
+    if proc.stdout.strip() != "hidden":
+        raise SandboxUnavailable("the sandbox can see the course repository")
+    return "cgroup" if cgroup is not None else "rlimit"

@@ -1,0 +1,260 @@
+"""The grader's end of one submission's kernel: start it in the sandbox, ask, time out, restart.
+
+A :class:`Session` starts ``python -I -m course.grading.kernel`` (in the sandbox unless told
+otherwise) and talks to it through :mod:`course.grading.wire`. Every request has a time limit.
+If the kernel does not answer in time, dies, or runs out of memory, the session kills it (the
+whole sandbox: its PID namespace ends with it) and the next request starts a fresh kernel that
+first replays the cells that ran before, except those that killed a kernel. So an endless loop,
+a cell that swallows interrupts or a crash costs only what depended on that cell.
+"""
+
+import builtins
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+
+from course.grading import sandbox, wire
+
+#: seconds a cell or a call may run (BNLAB_CELL_TIMEOUT overrides it)
+CELL_TIMEOUT = float(os.environ.get("BNLAB_CELL_TIMEOUT", "60"))
+START_TIMEOUT = 120.0
+
+
+class KernelLost(BaseException):
+    """The kernel did not answer (timeout, crash, memory). A BaseException, so that no
+    ``except Exception`` in a test can mistake it for an answer."""
+
+
+class StudentRaised(Exception):
+    """Base of the exceptions the submission's code raised (re-created by name on this side)."""
+
+
+_BUILTIN_EXCEPTIONS = {
+    name: obj
+    for name, obj in vars(builtins).items()
+    if isinstance(obj, type) and issubclass(obj, Exception)
+}
+
+
+def raised(name, message):
+    """An exception of the submission's type `name` (a subclass of the builtin of that name,
+    when there is one), carrying its message."""
+    base = _BUILTIN_EXCEPTIONS.get(name, Exception)
+    cls = type(str(name), (StudentRaised, base), {})
+    return cls(str(message))
+
+
+class Session:
+    """One submission's kernel. ``sandboxed=False`` runs it as an ordinary process (only with
+    the instructor's explicit consent: see :mod:`course.grading.autograde`)."""
+
+    def __init__(self, *, sandboxed=True, timeout=CELL_TIMEOUT, limits=None):
+        self.sandboxed, self.timeout = sandboxed, timeout
+        self.limits = limits or sandbox.Limits()
+        self.proc = self.cgroup = None
+        self.generation = 0
+        self.history = []  # sources of the cells that ran, in order, for a replay
+        self.incidents = []
+        self.stderr_tail = b""
+        self.deadline = None
+
+    # -------------------------------------------------------------- process
+
+    def _start(self):
+        argv = [sys.executable, "-I", "-m", "course.grading.kernel"]
+        fds = []
+        if self.sandboxed:
+            cmd, fds = sandbox.command(argv, self.limits)
+            self.cgroup = sandbox.cgroup_or_none(self.limits)
+        else:
+            cmd = argv
+            self.cgroup = None
+        env = None if self.sandboxed else _plain_env()
+        try:
+            self.proc = subprocess.Popen(
+                cmd,
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                pass_fds=fds,
+                env=env,
+                cwd=None if self.sandboxed else _scratch_dir(),
+                start_new_session=True,
+                preexec_fn=sandbox.preexec(self.limits, self.cgroup),
+            )
+        finally:
+            for fd in fds:
+                os.close(fd)
+        self.generation += 1
+        threading.Thread(target=self._drain, args=(self.proc,), daemon=True).start()
+        hello = self._receive(START_TIMEOUT, "starting the kernel")
+        if not hello or not hello.get("ready"):
+            raise KernelLost("the kernel did not start")
+        for source in list(self.history):
+            self._request({"op": "run", "source": source}, "replaying earlier cells")
+
+    def _drain(self, proc):
+        """Keep the last 64 KiB of the kernel's standard error (the rest is discarded)."""
+        while True:
+            chunk = proc.stderr.read(65536)
+            if not chunk:
+                return
+            self.stderr_tail = (self.stderr_tail + chunk)[-65536:]
+
+    def _receive(self, timeout, what):
+        box = {}
+
+        def read():
+            try:
+                box["msg"] = wire.receive(self.proc.stdout)
+            except (wire.WireError, ValueError, OSError) as exc:
+                box["error"] = exc
+
+        reader = threading.Thread(target=read, daemon=True)
+        reader.start()
+        reader.join(timeout)
+        if reader.is_alive():
+            self.kill()
+            raise KernelLost(f"no answer within {timeout:.0f} s while {what}")
+        if "error" in box or box.get("msg") is None:
+            reason = self._why_dead()
+            self.kill()
+            raise KernelLost(f"the kernel {reason} while {what}")
+        return box["msg"]
+
+    def _why_dead(self):
+        try:
+            self.proc.wait(timeout=2)
+        except subprocess.TimeoutExpired:
+            return "sent a malformed answer"
+        if self.cgroup is not None and self.cgroup.out_of_memory():
+            return "ran out of memory"
+        code = self.proc.returncode
+        if code is not None and code < 0:
+            return f"was killed by signal {signal.Signals(-code).name}"
+        return f"exited with status {code}"
+
+    def kill(self):
+        if self.proc is not None and self.proc.poll() is None:
+            try:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            self.proc.wait()
+        if self.proc is not None:
+            for stream in (self.proc.stdin, self.proc.stdout):
+                try:
+                    stream.close()
+                except OSError:
+                    pass
+        self.proc = None
+        if self.cgroup is not None:
+            self.cgroup.close()
+            self.cgroup = None
+
+    close = kill
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.kill()
+
+    # -------------------------------------------------------------- requests
+
+    def _request(self, msg, what):
+        if self.proc is None:
+            self._start()
+        timeout = self.timeout
+        if self.deadline is not None:
+            left = self.deadline - time.monotonic()
+            if left <= 0:
+                raise KernelLost("the submission used up its time")
+            timeout = min(timeout, left)
+        try:
+            wire.send(self.proc.stdin, msg)
+        except (BrokenPipeError, OSError):
+            reason = self._why_dead()
+            self.kill()
+            raise KernelLost(f"the kernel {reason} while {what}") from None
+        return self._receive(timeout, what)
+
+    def run(self, source, label="a cell"):
+        """Run one cell; returns ``(outputs, error)`` (error: ``{ename, evalue}`` or None).
+        A cell that loses the kernel is reported as an error and left out of later replays."""
+        try:
+            answer = self._request({"op": "run", "source": source}, f"running {label}")
+        except KernelLost as exc:
+            self.incidents.append(f"{label}: {exc}")
+            return [], {"ename": "KernelLost", "evalue": str(exc)}
+        self.history.append(source)
+        outputs = answer.get("outputs") if isinstance(answer, dict) else None
+        error = answer.get("error") if isinstance(answer, dict) else None
+        return (outputs if isinstance(outputs, list) else []), error
+
+    def get(self, name):
+        """The submission's global `name`: ``(True, value)`` or ``(False, None)``."""
+        answer = self._request({"op": "get", "name": name}, f"reading {name!r}")
+        if answer.get("missing"):
+            return False, None
+        return True, self._value(answer)
+
+    def call(self, target, args, kwargs):
+        msg = {
+            "op": "call",
+            "target": target,
+            "args": wire.encode(list(args)),
+            "kwargs": wire.encode(dict(kwargs)),
+        }
+        name = target if isinstance(target, str) else "a function of the submission"
+        return self._value(self._request(msg, f"calling {name}"))
+
+    def getattr(self, handle, name):
+        return self._value(self._request({"op": "getattr", "handle": handle, "name": name}, name))
+
+    def _value(self, answer):
+        if "raised" in answer:
+            raise raised(answer["raised"], answer.get("message", ""))
+        generation = self.generation
+        return wire.decode(answer.get("value"), lambda h, t: self._remote(h, t, generation))
+
+    def _remote(self, handle, type_name, generation):
+        session = self
+
+        class _Stale:
+            def call(self, h, args, kwargs):
+                if session.generation != generation:
+                    raise KernelLost("the kernel restarted: this object is gone")
+                return session.call(h, args, kwargs)
+
+            def getattr(self, h, name):
+                if session.generation != generation:
+                    raise KernelLost("the kernel restarted: this object is gone")
+                return session.getattr(h, name)
+
+        return wire.Remote(_Stale(), handle, type_name)
+
+    def callable(self, name):
+        """A function of this side that calls the submission's global `name`."""
+
+        def student_function(*args, **kwargs):
+            return self.call(name, args, kwargs)
+
+        student_function.__name__ = student_function.__qualname__ = name
+        return student_function
+
+
+def _plain_env():
+    keep = ("PATH", "LANG", "LC_ALL", "TZ")
+    env = {k: v for k, v in os.environ.items() if k in keep}
+    env.update(MPLBACKEND="Agg", PYTHONDONTWRITEBYTECODE="1", HOME=_scratch_dir())
+    return env
+
+
+def _scratch_dir():
+    import tempfile
+
+    return tempfile.mkdtemp(prefix="bn-kernel-")

@@ -1,0 +1,246 @@
+"""Grading one submission: which cells run in the kernel, which tests the judge runs, and the
+feedback notebook, all decided on the trusted side.
+
+For each notebook of the assignment the course's own copy (``solutions/``) is the skeleton:
+
+- the learner's **answer cells** (matched by nbgrader's ``grade_id``) and any cells the learner
+  added run in the sandboxed kernel, in the learner's order; so do the course's provided cells
+  (the learner's edited version of an unlocked one, the course's version of a locked one or
+  of one the learner deleted);
+- every **test cell** comes from the course's copy, wherever the learner moved, copied or
+  deleted it: its visible part runs in the kernel (so later cells see what they saw at home), then
+  :func:`course.grading.judge.judge` runs the whole test in this process and decides its points.
+  A test runs at the learner's position of it, but never before the cells it follows in the
+  course's copy;
+- a cell that raises, loops or crashes the kernel costs only what depends on it
+  (:class:`~course.grading.session.Session` restarts and replays).
+
+The feedback notebook holds the learner's own cells with their outputs, and for each test its
+visible part, the points and the judge's message: never an output of a test cell, never a hidden
+line. It is written with nbgrader's metadata, so ``nbgrader generate_feedback`` renders it.
+"""
+
+import copy
+import time
+from pathlib import Path
+
+import nbformat
+
+from course.grading import judge
+from course.grading.feedback import strip_hidden
+from course.grading.scores import Result, part_of_cells
+from course.grading.session import CELL_TIMEOUT, Session
+
+_MAX_OUTPUTS = 20
+_MAX_TEXT = 20_000
+
+
+def _kind(cell):
+    nbg = cell.metadata.get("nbgrader", {})
+    if cell.cell_type != "code":
+        return "markdown"
+    if nbg.get("solution"):
+        return "answer"
+    if nbg.get("grade"):
+        return "test"
+    return "provided"
+
+
+class _Step:
+    def __init__(self, kind, source, s_index=None, s_cell=None, t_cell=None, note=None):
+        self.kind, self.source, self.s_index = kind, source, s_index
+        self.s_cell, self.t_cell, self.note = s_cell, t_cell, note
+
+
+def plan(source_nb, student_nb):
+    """The ordered steps that grade `student_nb` against the course's `source_nb`, and notes
+    for the learner (copied or moved tests, missing cells)."""
+    s_cells = source_nb.cells
+    by_gid, by_id = {}, {}
+    for k, c in enumerate(s_cells):
+        gid = c.metadata.get("nbgrader", {}).get("grade_id")
+        if gid:
+            by_gid[gid] = k
+        if c.get("id"):
+            by_id[c["id"]] = k
+    steps, seen, notes, test_at = [], set(), [], {}
+    for t in student_nb.cells:
+        gid = t.get("metadata", {}).get("nbgrader", {}).get("grade_id")
+        k = by_gid.get(gid) if gid else None
+        if k is None and t.get("id") in by_id and _kind(s_cells[by_id[t["id"]]]) == "provided":
+            k = by_id[t["id"]]
+        if t.get("cell_type") != "code":
+            steps.append(_Step("markdown", t.get("source", ""), t_cell=t))
+            continue
+        if k is not None and k in seen:
+            if _kind(s_cells[k]) == "test":
+                notes.append(f"a copy of test {gid} was ignored (tests run from the course's copy)")
+                continue
+            k = None  # a second copy of an answer or provided cell: the learner's own code
+        if k is None:
+            steps.append(_Step("extra", t.get("source", ""), t_cell=t))
+            continue
+        seen.add(k)
+        s = s_cells[k]
+        kind = _kind(s)
+        if kind == "test":
+            test_at[k] = len(steps)  # where the learner has it
+            continue
+        locked = s.metadata.get("nbgrader", {}).get("locked")
+        src = s.source if (kind == "provided" and locked) else t.get("source", "")
+        steps.append(_Step(kind, src, s_index=k, s_cell=s, t_cell=t))
+    # course cells the learner deleted, and every test, in the course's order
+    for k, s in enumerate(s_cells):
+        kind = _kind(s)
+        if kind == "markdown" or (k in seen and kind != "test"):
+            continue
+        after = max((i for i, st in enumerate(steps) if st.s_index is not None and st.s_index < k),
+                    default=-1)  # fmt: skip
+        if kind == "test":
+            where = test_at.get(k)
+            if where is None:
+                # a deleted test goes after its predecessors and the learner's cells after them
+                where = after + 1
+                while where < len(steps) and steps[where].kind in ("extra", "markdown"):
+                    where += 1
+            where = max(where, after + 1)
+            steps.insert(where, _Step("test", s.source, s_index=k, s_cell=s))
+            continue
+        gid = s.metadata.get("nbgrader", {}).get("grade_id", s.get("id", "?"))
+        if kind == "answer":
+            notes.append(f"answer cell {gid} was missing from your notebook")
+            src = ""
+        else:
+            notes.append(f"a provided cell ({gid}) was missing and was put back")
+            src = s.source
+        steps.insert(after + 1, _Step(kind, src, s_index=k, s_cell=s))
+    return steps, notes
+
+
+def grade_notebook(source_nb, student_nb, session, deadline=None):
+    """Grade one notebook; returns ``(verdicts, feedback_nb, notes)``."""
+    steps, notes = plan(source_nb, student_nb)
+    base = judge.prelude(source_nb)
+    session.deadline = deadline
+    verdicts, cells = {}, []
+    for n, step in enumerate(steps):
+        if step.kind == "markdown":
+            cells.append(nbformat.v4.new_markdown_cell(step.source))
+            continue
+        if step.kind == "test":
+            visible = strip_hidden(step.source)
+            session.run(visible, label=f"the visible part of {step.s_cell.metadata.nbgrader.grade_id}")
+            v = judge.judge(step.s_cell, session, base)
+            verdicts[v.grade_id] = v
+            cells.append(_test_cell(step.s_cell, visible, v))
+            continue
+        label = _label(step, n)
+        outputs, error = session.run(step.source, label=label) if step.source.strip() else ([], None)
+        cells.append(_code_cell(step, outputs, error))
+    fb = nbformat.v4.new_notebook(metadata=copy.deepcopy(source_nb.metadata), cells=cells)
+    return verdicts, fb, notes + session.incidents
+
+
+def _label(step, n):
+    if step.s_cell is not None:
+        gid = step.s_cell.metadata.get("nbgrader", {}).get("grade_id")
+        return f"cell {gid}" if gid else f"cell {n + 1}"
+    return f"cell {n + 1} (your own)"
+
+
+def _code_cell(step, outputs, error):
+    cell = nbformat.v4.new_code_cell(step.source)
+    if step.s_cell is not None and step.s_cell.metadata.get("nbgrader"):
+        cell.metadata["nbgrader"] = copy.deepcopy(step.s_cell.metadata["nbgrader"])
+    cell.outputs = [nbformat.from_dict(o) for o in _clean(outputs)]
+    if error:
+        ename, evalue = str(error.get("ename", "Error"))[:200], str(error.get("evalue", ""))
+        cell.outputs.append(
+            nbformat.v4.new_output(
+                "error",
+                ename=ename,
+                evalue=evalue[:_MAX_TEXT],
+                traceback=[f"{ename}: {evalue[:_MAX_TEXT]}"],
+            )
+        )
+    return cell
+
+
+def _clean(outputs):
+    """Only the output types and fields feedback shows, bounded in size (the kernel's outputs
+    are the learner's and untrusted: never more than this reaches the feedback)."""
+    out = []
+    for o in outputs[:_MAX_OUTPUTS]:
+        if not isinstance(o, dict):
+            continue
+        kind = o.get("output_type")
+        if kind == "stream" and o.get("name") in ("stdout", "stderr"):
+            out.append({"output_type": "stream", "name": o["name"],
+                        "text": str(o.get("text", ""))[-_MAX_TEXT:]})  # fmt: skip
+        elif kind in ("display_data", "execute_result") and isinstance(o.get("data"), dict):
+            data = {
+                m: str(v)[: 2_000_000 if m == "image/png" else _MAX_TEXT]
+                for m, v in o["data"].items()
+                if m in ("text/plain", "image/png") and isinstance(v, str)
+            }
+            entry = {"output_type": kind, "data": data, "metadata": {}}
+            if kind == "execute_result":
+                entry["execution_count"] = None
+            out.append(entry)
+    return out
+
+
+def _test_cell(s_cell, visible, verdict):
+    cell = nbformat.v4.new_code_cell(visible)
+    cell.metadata["nbgrader"] = copy.deepcopy(s_cell.metadata["nbgrader"])
+    mark = "passed" if verdict.passed else "failed"
+    text = f"[{mark}: {verdict.points:g} / {verdict.max_points:g} points] {verdict.message}\n"
+    cell.outputs = [nbformat.v4.new_output("stream", name="stdout", text=text)]
+    return cell
+
+
+def grade_submission(source_dir, submission_dir, student, *, sandboxed=True, timeout=1800,
+                     keep=None):  # fmt: skip
+    """Grade `student`'s notebooks in `submission_dir` against the assignment `source_dir`.
+
+    Returns a :class:`~course.grading.scores.Result` (scores, the judge's messages, notes);
+    with `keep`, the feedback notebooks are written there (nbgrader's ``autograded/`` folder).
+    """
+    source_dir, submission_dir = Path(source_dir), Path(submission_dir)
+    result = Result(student, source_dir.name)
+    deadline = time.monotonic() + timeout
+    feedback_nbs = {}
+    for src in sorted(source_dir.glob("*.ipynb")):
+        source_nb = nbformat.read(src, 4)
+        result.parts[src.stem] = part_of_cells(source_nb)
+        tests = [c for c in source_nb.cells if _kind(c) == "test"]
+        try:
+            student_nb = nbformat.read(submission_dir / src.name, 4)
+        except FileNotFoundError:
+            student_nb, problem = None, f"{src.name} was not submitted"
+        except Exception as exc:  # noqa: BLE001 - a broken file is the learner's
+            student_nb, problem = None, f"{src.name} could not be read ({type(exc).__name__})"
+        if student_nb is None:
+            result.incidents.append(f"{problem}: its tests score 0")
+            student_nb = nbformat.v4.new_notebook()
+        with Session(sandboxed=sandboxed, timeout=CELL_TIMEOUT) as session:
+            verdicts, fb, notes = grade_notebook(source_nb, student_nb, session, deadline)
+        result.incidents.extend(f"{src.name}: {n}" for n in notes)
+        result.scores[src.stem] = {
+            c.metadata.nbgrader.grade_id: (
+                verdicts[c.metadata.nbgrader.grade_id].points,
+                float(c.metadata.nbgrader.get("points", 0)),
+            )
+            for c in tests
+        }
+        result.messages[src.stem] = {gid: v.message for gid, v in verdicts.items()}
+        feedback_nbs[src.name] = fb
+    if keep is not None:
+        keep = Path(keep)
+        keep.mkdir(parents=True, exist_ok=True)
+        for name, fb in feedback_nbs.items():
+            nbformat.write(fb, keep / name)
+        ts = submission_dir / "timestamp.txt"
+        if ts.exists():
+            (keep / "timestamp.txt").write_text(ts.read_text()[:100])
+    return result
