@@ -31,6 +31,7 @@ from bnlab.distributed import (
     sync_batch_norm,
 )
 from bnlab.launch import ProcessFailed, run_distributed
+from bnlab.layer import BatchNorm
 
 # Examples per process: unequal slices, a process with a single example, one with none.
 WORLDS = {1: [5], 2: [1, 4], 3: [3, 1, 5], 4: [2, 0, 3, 1]}
@@ -160,7 +161,7 @@ class TestAgainstSingleProcess:
 
     def test_running_statistics_match_bnlab_layer(self, layout):
         (x, *_), _, ranks = layout
-        layer = bn.BatchNorm(C)
+        layer = BatchNorm(C)
         for t in range(STEPS):
             layer(x[t].numpy())
         assert_close(ranks[0]["running_var"][-1], torch.from_numpy(layer.running_var))

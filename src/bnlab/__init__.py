@@ -4,9 +4,13 @@ Chapters import from here and exercises are graded against it. One idea per modu
 
 - `bnlab.moments`   expectation, variance, Welford, covariance, skewness, kurtosis (chapters 1-2)
 - `bnlab.gradvar`   mini-batch gradient variance, simulated and exact (chapter 3)
-- `bnlab.batchnorm` BN forward, backward, running statistics, the layer, folding (chapters 4-7)
+- `bnlab.batchnorm` the BN kernels: forward, backward (chapters 4-5), running-average step,
+  inference (chapter 6), pure functions of arrays
+- `bnlab.layer`     the BN layer: parameters, running statistics, train and eval (chapter 6)
+- `bnlab.folding`   folding an eval-mode BN into the layer before it (chapter 7)
 - `bnlab.norms`     LayerNorm and GroupNorm forward (chapter 7)
 - `bnlab.gradcheck` finite differences and relative error (chapter 5)
+- `bnlab.torch_bn`  torch's BN on numpy arrays, the oracle of the kernels (chapters 4-5)
 - `bnlab.data`      the digits data set that ships with scikit-learn (chapters 3, 8)
 - `bnlab.models`  the torch networks of the experiments: `make_mlp`, noisy BN (chapters 6-8)
 - `bnlab.training`  the seeded SGD loop, its `History`, `evaluate` (chapters 6-8)
