@@ -22,10 +22,11 @@ import torch.distributed as dist
 from torch import nn
 from torch.nn import functional as F
 
+from bnlab.data import digits_tensors
 from bnlab.distributed import SyncBatchNorm, sync_batch_norm
-from bnlab.experiments import digits_tensors
+from bnlab.models import make_mlp
 from bnlab.stacked import StackedBatchNorm, StackedMLP, evaluate_stacked
-from bnlab.training import History, make_mlp
+from bnlab.training import History
 
 NORMS = ("local", "sync", "ghost", None)
 
@@ -254,7 +255,7 @@ class Run:
     ghost_size : int or None
         Examples per ghost batch, for ``norm="ghost"``.
     data_seed : int
-        Seed of the split of the digits data set (`bnlab.experiments.digits_tensors`).
+        Seed of the split of the digits data set (`bnlab.data.digits_tensors`).
     eval_every : int
     """
 

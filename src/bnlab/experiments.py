@@ -12,8 +12,6 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-# dataparallel.py (another session's work in progress) imports digits_tensors from here
-from bnlab.data import digits_tensors  # noqa: F401
 from bnlab.models import make_mlp
 from bnlab.stacked import train_stacked
 
@@ -208,6 +206,7 @@ def sweep(
 
     Examples
     --------
+    >>> from bnlab.data import digits_tensors
     >>> data = digits_tensors()
     >>> out = sweep(data, "bn", seeds=[0, 1], steps=20, lr=np.array([0.1, 0.2]), depth=2)
     >>> out.histories.shape, out.grid.tolist()

@@ -12,9 +12,6 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
-# dataparallel.py (another session's work in progress) imports make_mlp from here
-from bnlab.models import make_mlp  # noqa: F401
-
 
 def evaluate(model, X, y):
     """Return (mean cross-entropy, accuracy) of `model` on (X, y) in eval mode, one full batch.
