@@ -17,6 +17,7 @@ import nbformat
 import pytest
 
 from course import notebooks as cn
+from course.publish import read_address
 
 ROOT = Path(__file__).resolve().parents[1]
 BINDER = ROOT / "binder"
@@ -127,20 +128,8 @@ class TestNotebookForms:
         assert (ROOT / target).is_file()
 
     def test_setup_cell_installs_from_the_repository(self):
-        repo_url, branch = cn.read_repository(ROOT)
-        nb = cn.chapter_notebook(CHAPTERS[0], repo_url, branch)
+        address = read_address(ROOT)
+        nb = cn.chapter_notebook(CHAPTERS[0], address)
         setup = next(c for c in nb.cells if cn.SETUP_TAG in c.metadata.get("tags", []))
-        assert f"git+{repo_url}@{branch}" in setup.source
+        assert f'"bnlab @ git+{address.repo_url}@{address.branch}"' in setup.source
         compile(setup.source, "setup", "exec")
-
-
-class TestMystToJupyter:
-    def test_math_block_becomes_dollars(self):
-        text = "Text.\n\n```{math}\n:label: eq-mean\n\\mu = \\frac{1}{m}\\sum x_i\n```\n"
-        assert cn.myst_to_jupyter_markdown(text) == "Text.\n\n$$\n\\mu = \\frac{1}{m}\\sum x_i\n$$"
-
-    def test_targets_and_roles(self):
-        text = "(sec-x)=\n## X\n\nSee {eq}`eq-mean`, {cite}`ioffe2015`, {doc}`the chapter <../a>`."
-        assert cn.myst_to_jupyter_markdown(text) == (
-            "## X\n\nSee (eq-mean), [ioffe2015], the chapter."
-        )

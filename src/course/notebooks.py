@@ -22,7 +22,6 @@ from pathlib import Path
 
 import jupytext
 import nbformat
-import yaml
 
 from bnlab import seeds
 from course.layout import (
@@ -34,6 +33,8 @@ from course.layout import (
     SOLUTIONS,
 )
 from course.layout import REPO_ROOT as ROOT
+from course.myst_to_ipynb import Book, convert_notebook
+from course.publish import read_address
 
 EDITIONS = ("student", "self-study")
 SETUP_TAG = "course-setup"
@@ -46,16 +47,10 @@ import importlib.util
 import subprocess
 import sys
 
+BNLAB = "{requirement}"
 if importlib.util.find_spec("bnlab") is None:
-    subprocess.run(
-        [sys.executable, "-m", "pip", "install", "--quiet", "bnlab @ git+{repo_url}@{branch}"],
-        check=True,
-    )
+    subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", BNLAB], check=True)
     importlib.invalidate_caches()"""
-
-_TARGET = re.compile(r"^\([\w.:-]+\)=\s*$")
-_MATH_BLOCK = re.compile(r"^```\{math\}[^\n]*\n((?::[^\n]*\n)*)(.*?)^```\s*$", re.M | re.S)
-_ROLE = re.compile(r"\{(eq|cite|cite:p|cite:t|doc|ref|numref|term)\}`([^`]*)`")
 
 
 def chapter_sources(root=ROOT):
@@ -83,31 +78,16 @@ def launch_path(docname, root=ROOT):
     return None
 
 
-def _role_text(role, text):
-    title = re.match(r"(.+?)\s*<[^>]*>$", text, re.S)
-    if title:
-        return title.group(1)
-    if role == "eq":
-        return f"({text})"
-    if role.startswith("cite"):
-        return f"[{text}]"
-    return text
+def chapter_notebook(chapter, address=None, book=None, glue=None):
+    """Notebook form of a chapter: its cells in Jupyter Markdown, a setup cell after the title.
 
-
-def myst_to_jupyter_markdown(text):
-    """Rewrite the MyST-only syntax of a markdown cell into what Jupyter and Colab render.
-
-    Label targets are dropped, ``{math}`` blocks become ``$$`` blocks, and cross-reference and
-    citation roles become their text. Other directives stay as fenced blocks.
+    `address` (default: :func:`course.publish.read_address`) names what the setup cell
+    installs and where links point; `book` is the :class:`course.myst_to_ipynb.Book` of the
+    chapter's book (built when missing); `glue` the values to put into the text.
     """
-    lines = [line for line in text.splitlines() if not _TARGET.match(line)]
-    text = "\n".join(lines)
-    text = _MATH_BLOCK.sub(lambda m: f"$$\n{m.group(2).strip()}\n$$", text)
-    return _ROLE.sub(lambda m: _role_text(m.group(1), m.group(2)), text).strip("\n")
-
-
-def chapter_notebook(chapter, repo_url, branch):
-    """Notebook form of a chapter: its cells, MyST rewritten, a setup cell after the title."""
+    root = Path(chapter).resolve().parents[1]
+    address = address or read_address(root)
+    book = book or Book(root, address.site)
     nb = jupytext.read(chapter)
     nb.metadata.pop("jupytext", None)
     nb.metadata["kernelspec"] = {
@@ -116,12 +96,9 @@ def chapter_notebook(chapter, repo_url, branch):
         "name": "python3",
     }
     nb.metadata["language_info"] = {"name": "python"}
-    for cell in nb.cells:
-        if cell.cell_type == "markdown":
-            cell.source = myst_to_jupyter_markdown(cell.source)
-    nb.cells = [c for c in nb.cells if c.cell_type != "markdown" or c.source.strip()]
+    nb = convert_notebook(nb, book, book.docname(chapter), glue)
     setup = nbformat.v4.new_code_cell(
-        SETUP_CODE.format(repo_url=repo_url.rstrip("/"), branch=branch),
+        SETUP_CODE.format(requirement=address.pip_requirement),
         metadata={"tags": [SETUP_TAG]},
     )
     first_heading = next(
@@ -139,17 +116,17 @@ def _dumps(nb):
 
 
 def read_repository(root=ROOT):
-    """``(repo_url, branch)`` from the ``repository:`` section of ``_config.yml``."""
-    config = yaml.safe_load((Path(root) / "_config.yml").read_text())
-    repo = config.get("repository", {})
-    return repo["url"], repo.get("branch", "main")
+    """``(repo_url, branch)`` of the public repository (:func:`course.publish.read_address`)."""
+    address = read_address(root)
+    return address.repo_url, address.branch
 
 
 def expected_notebooks(root=ROOT):
     """``{repository path: text}`` of every notebook that ``notebooks/`` must hold."""
-    repo_url, branch = read_repository(root)
+    address = read_address(root)
+    book = Book(root, address.site)
     return {
-        notebook_path(md): _dumps(chapter_notebook(md, repo_url, branch))
+        notebook_path(md): _dumps(chapter_notebook(md, address, book))
         for md in chapter_sources(root)
     }
 
