@@ -10,9 +10,9 @@ import time
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from bnlab import batchnorm
+from bnlab.torch_bn import TorchBN
 
 
 def median_seconds(fn, repeats, number=1):
@@ -50,29 +50,15 @@ def bench_shape(shape, dtype, repeats):
     gamma = rng.standard_normal(channels).astype(dtype)
     beta = rng.standard_normal(channels).astype(dtype)
     _, cache = batchnorm.forward(x, gamma, beta)
-
-    xt = torch.from_numpy(x).requires_grad_(True)
-    gt = torch.from_numpy(gamma).requires_grad_(True)
-    bt = torch.from_numpy(beta).requires_grad_(True)
-    dyt = torch.from_numpy(dy)
-
-    def torch_forward():
-        with torch.no_grad():
-            F.batch_norm(xt, None, None, gt, bt, training=True, eps=1e-5)
-
-    yt = F.batch_norm(xt, None, None, gt, bt, training=True, eps=1e-5)
-
-    def torch_backward():
-        torch.autograd.grad(yt, (xt, gt, bt), dyt, retain_graph=True)
-
+    reference = TorchBN(x, gamma, beta)
     return {
         "bnlab_forward": median_seconds(lambda: batchnorm.forward(x, gamma, beta), repeats),
         "bnlab_backward": median_seconds(lambda: batchnorm.backward(dy, cache), repeats),
         "bnlab_backward_staged": median_seconds(
             lambda: batchnorm.backward_staged(dy, cache), repeats
         ),
-        "torch_forward": median_seconds(torch_forward, repeats),
-        "torch_backward": median_seconds(torch_backward, repeats),
+        "torch_forward": median_seconds(reference.forward, repeats),
+        "torch_backward": median_seconds(lambda: reference.backward(dy), repeats),
     }
 
 
