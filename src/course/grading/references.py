@@ -117,6 +117,31 @@ def fold_linear_bn(W, b, running_mean, running_var, gamma, beta, eps):
     return folding.fold_into_linear(W, b, bn)
 
 
+def inference_stats(batches):
+    """The running ``(mean, var)`` of BN with ``momentum=None`` after training on `batches`.
+
+    `batches` has shape (T, m, D); step t updates with weight 1/t (PyTorch's cumulative average).
+    """
+    if batches.ndim != 3:
+        fail("batches")
+    mean, var = np.zeros(batches.shape[2], batches.dtype), np.ones(batches.shape[2], batches.dtype)
+    for t, xb in enumerate(batches, start=1):
+        mu_b, var_b = batchnorm.batch_stats(xb)
+        mean, var = batchnorm.update_running(mean, var, mu_b, var_b, n=len(xb), momentum=1 / t)
+    return mean, var
+
+
+def bn_sgd_angles(r0, c, lr, steps):
+    """Angles by which SGD turns a weight row in front of BN: ``tan = lr c / |w|^2``, chapter 5."""
+    if not (r0 > 0 and c > 0 and lr > 0) or steps < 1:
+        fail()
+    sq, angles = float(r0) ** 2, []
+    for _ in range(steps):
+        angles.append(np.arctan(lr * c / sq))
+        sq += (lr * c) ** 2 / sq
+    return np.array(angles)
+
+
 # ------------------------------------------------------------------------ problem set 6
 
 
