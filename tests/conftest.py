@@ -51,3 +51,29 @@ def nbgrader_secrets(solutions, kinds=_KINDS):
 def secrets_of():
     """``secrets_of(solutions_dir, kinds={"SOLUTION", "HIDDEN TESTS"})``: the secret lines."""
     return nbgrader_secrets
+
+
+@pytest.fixture(scope="module")
+def one_thread():
+    """Tiny nets run fastest on one thread; two threads on a busy shared CPU spin for seconds."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="session")
+def blobs():
+    """``blobs(n=120, d=5, k=3, seed=0) -> (X, y)``: three well separated Gaussian blobs, float32,
+    a problem any of the small nets of bnlab.models learns in a few steps."""
+    import torch
+
+    def make(n=120, d=5, k=3, seed=0):
+        gen = torch.Generator().manual_seed(seed)
+        y = torch.arange(n) % k
+        centers = 3 * torch.eye(k, d)
+        return centers[y] + 0.5 * torch.randn(n, d, generator=gen), y
+
+    return make
