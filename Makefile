@@ -49,6 +49,7 @@ install-torch = if [ -z "$(strip $(TORCH_INDEX))" ]; then \
 	fi
 
 .PHONY: venv book book-self-study notebooks exercises check-exercises grade autograde bench \
+        release test-release test-colab \
         test test-fast lint lock clean browser-deps check-debian-python
 
 $(STAMP): requirements.txt pyproject.toml
@@ -62,9 +63,26 @@ $(STAMP): requirements.txt pyproject.toml
 
 venv: $(STAMP)
 
-# The notebook forms of the chapters (notebooks/, what Colab/Binder open) are generated.
+# The notebook forms of the chapters (notebooks/, what Colab/Binder open) are generated; they
+# name the public repository of _config.yml (repository: url, branch), so rerun after changing it.
 notebooks: $(STAMP)
 	$(BIN)/python -m course.notebooks
+
+# The student release: the public tree (no solutions, no hidden tests, no grading) that learners,
+# Binder, Colab, a hub and GitHub Pages use: make release [DEST=../course-public]. Push it to the
+# repository _config.yml names (README: "Publishing your own copy of the course").
+DEST ?= _build/student-release
+release: $(STAMP) notebooks
+	$(BIN)/python -m course.release $(DEST)
+
+# Slower checks outside `make test`. test-release: the release builds its book (reusing the
+# book's execution cache) and runs an exercise; test-colab: every notebook form runs in a fresh
+# venv with only Colab's packages (no bnlab, no myst-nb), bnlab installed by its setup cell.
+test-release: $(STAMP) notebooks
+	OMP_NUM_THREADS=1 BNLAB_TEST_RELEASE=1 $(BIN)/python -m pytest tests/test_release.py -rs
+
+test-colab: $(STAMP) notebooks
+	OMP_NUM_THREADS=1 BNLAB_TEST_COLAB=1 $(BIN)/python -m pytest tests/test_colab.py -rs
 
 # The chapters execute first, one per core, into the build's execution cache (a chapter whose
 # entry is current is skipped); the build then reads their outputs (course.execute_cache).
