@@ -4,6 +4,8 @@
   page load fetches anything from another host (a classroom without internet still gets math).
 - The launch buttons (Binder, Colab, JupyterHub) open the notebook form of the page that exists in
   the repository (``notebooks/`` for chapters, ``exercises/`` for exercises), never a MyST file.
+- ``_static/bnlab.css`` and ``bnlab.js``: tables that fit the column, a formula wider than its
+  column scaled down to fit (MathJax 3 does not break lines), and the print layout of the PDF.
 - The edition, ``student`` (default) or ``self-study``, decides the exercise pages; set it with
   the environment variable ``BNLAB_EDITION``. Every page names its edition in a meta tag.
 """
@@ -130,6 +132,8 @@ def add_edition_meta(app, pagename, templatename, context, doctree):
 
 def setup(app):
     app.add_config_value("bnlab_edition", "student", "env", [str])
+    app.add_css_file("bnlab.css")
+    app.add_js_file("bnlab.js", defer="defer")
     app.connect("config-inited", use_offline_mathjax)
     app.connect("config-inited", use_light_mode)
     app.connect("config-inited", add_chapter_times)

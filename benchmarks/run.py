@@ -56,7 +56,8 @@ def markdown(result):
         "",
     ]
     for rows, columns in SECTIONS:
-        lines += ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+        header = (c.replace("_", " ") for c in columns)  # spaces let a narrow column wrap
+        lines += ["| " + " | ".join(header) + " |", "|" + "---|" * len(columns)]
         lines += ["| " + " | ".join(fmt(r[c]) for c in columns) + " |" for r in rows]
         lines.append("")
     return "\n".join(lines)
