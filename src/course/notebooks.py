@@ -227,6 +227,9 @@ every cell that says `YOUR CODE HERE`, and run the "check it" cells: they give i
 shapes and sanity. Hidden tests decide the grade.
 
 {note}
+
+```{{tableofcontents}}
+```
 """
 
 EDITION_NOTES = {
