@@ -2,11 +2,13 @@
 
 Every page of ``_build/html`` (built by ``make book`` when missing; ``BNLAB_SITE`` may point at
 another build, such as the self-study edition) is served from 127.0.0.1 and opened once. The tests
-then check what a reader would see: math typeset (no raw TeX), every image loaded and described,
-no console error, no failed request, no request to another host, a working search, launch buttons
-on executable pages that open files of the repository, a layout that fits a phone, and no
-solution in the student edition. A screenshot of every page, and a phone-width one, is kept in
-``_build/screenshots/`` for a person to look at.
+then check what a reader would see: math typeset (no raw TeX), every image loaded and described
+in words (not by a file name), no console error, no failed request, no request to another host, a
+working search, launch buttons on executable pages that open files of the repository, a layout
+that fits a phone, no table or formula wider than its column at desktop or phone width, long
+plotting code folded away, a clean author-year bibliography, every exercise listed on the
+Exercises page, and no solution in the student edition. A screenshot of every page, and a
+phone-width one, is kept in ``_build/screenshots/`` for a person to look at.
 """
 
 import functools
@@ -46,6 +48,12 @@ CHROME_FLAGS = [
 DESKTOP = (1280, 900)
 PHONE = (390, 844)
 MAX_SHOT_HEIGHT = 12000
+LONG_CODE = 15  # lines: the code of a figure cell longer than this folds away (hide-input)
+# An alt text that is one word (a file name, a path, a hash: what Sphinx and myst-nb write when
+# none is given) or ends like a file name.
+FILE_NAME_ALT = re.compile(r"^\S*$|\.(png|jpe?g|svg|gif|webp|pdf)$", re.I)
+LATEX_COMMAND = re.compile(r"\\[A-Za-z]+")
+AUTHOR_YEAR = re.compile(r"^\[[^\[\]0-9]+, (\d{4}|n\.d\.)[a-z]?\]$")
 RAW_TEX = re.compile(
     r"\$\$|\\[()\[\]]|\\(?:frac|sum|mathbb|mathrm|hat|sqrt|partial|begin|end|left|right|"
     r"sigma|mu|gamma|beta|epsilon|cdot|operatorname|text)\b"
@@ -166,21 +174,34 @@ return {
     .map((el) => el.getAttribute("data-mjx-error") || el.textContent),
   broken_images: Array.from(document.images)
     .filter((img) => !(img.complete && img.naturalWidth > 0)).map((img) => img.src),
-  undescribed_images: Array.from(article.querySelectorAll("img")).filter((img) => {
-    const fig = img.closest("figure");
-    const caption = fig && fig.querySelector("figcaption");
-    const described = caption && caption.textContent.trim();
-    return !described && /^$|\\.(png|jpe?g|svg|gif)$/i.test(img.alt.trim());
-  }).map((img) => img.src),
+  alt_texts: Array.from(article.querySelectorAll("img")).map((img) => [img.src, img.alt.trim()]),
   executable: document.querySelector("div.cell") !== null,
   launch_links: Array.from(document.querySelectorAll("a[href]")).map((a) => a.href)
     .filter((h) => /mybinder\\.org|colab\\.research\\.google\\.com|\\/hub\\/user-redirect/.test(h)),
   notebook_downloads: Array.from(document.querySelectorAll("a[href$='.ipynb']")).map((a) => a.href)
     .filter((h) => h.startsWith(location.origin)),
   overflow: document.documentElement.scrollWidth - window.innerWidth,
-  wide_math: Array.from(document.querySelectorAll('mjx-container[display="true"]'))
-    .filter((m) => m.scrollWidth > m.parentElement.clientWidth + 2)
+  // a formula (displayed or inline) or a table wider than its column is cut off or scrolls
+  // (an inline formula's scrollWidth counts the overhang of italic glyphs: compare boxes)
+  wide_math: Array.from(article.querySelectorAll("mjx-container"))
+    .filter((m) => (m.getAttribute("display") === "true"
+      ? m.scrollWidth > m.parentElement.clientWidth + 2
+      : m.getBoundingClientRect().width > m.parentElement.getBoundingClientRect().width + 2))
     .map((m) => m.textContent.slice(0, 60)),
+  wide_tables: Array.from(article.querySelectorAll("table"))
+    .filter((t) => t.scrollWidth > t.parentElement.clientWidth + 2
+      || t.getBoundingClientRect().right > article.getBoundingClientRect().right + 2)
+    .map((t) => `${t.scrollWidth} px in ${t.parentElement.clientWidth}: ` +
+      t.textContent.trim().replace(/\\s+/g, " ").slice(0, 50)),
+  long_figure_code: Array.from(article.querySelectorAll("div.cell"))
+    .filter((c) => c.querySelector(".cell_output img"))
+    .map((c) => c.querySelector(".cell_input pre"))
+    .filter((pre) => pre && pre.offsetParent !== null
+      && pre.innerText.trim().split("\\n").length > arguments[0])
+    .map((pre) => pre.innerText.trim().slice(0, 60)),
+  bibliography: Array.from(article.querySelectorAll('[role="doc-biblioentry"]'))
+    .map((e) => [e.querySelector(".label").textContent.trim(), e.textContent.trim()]),
+  links: Array.from(article.querySelectorAll("a[href]")).map((a) => a.href.split("#")[0]),
 };
 """
 
@@ -220,7 +241,7 @@ def _network(driver, origin):
 def _visit(driver, url):
     driver.get(url)
     state = driver.execute_async_script(WAIT_FOR_PAGE)
-    report = driver.execute_script(INSPECT_PAGE)
+    report = driver.execute_script(INSPECT_PAGE, LONG_CODE)
     report["mathjax"] = state
     return report
 
@@ -252,6 +273,8 @@ def _visit_all(site, server, driver):
     for page in results:
         phone = _visit(driver, f"{server}/{page}")
         results[page]["phone_overflow"] = phone["overflow"]
+        results[page]["phone_wide_math"] = phone["wide_math"]
+        results[page]["phone_wide_tables"] = phone["wide_tables"]
         driver.get_log("browser")
         driver.get_log("performance")
     chapter = next((p for p in results if p.startswith("chapters/")), "index.html")
@@ -287,8 +310,15 @@ class TestEveryPage:
     def test_images_load(self, visits):
         assert not _offenders(visits, "broken_images")
 
-    def test_images_have_caption_or_alt(self, visits):
-        assert not _offenders(visits, "undescribed_images")
+    def test_images_have_alt_text_in_words(self, visits):
+        # a screen reader reads the alt text; a file name or a hash tells it nothing
+        bad = {
+            page: [(src, alt) for src, alt in r["alt_texts"] if FILE_NAME_ALT.search(alt)]
+            for page, r in visits.items()
+        }
+        assert not {page: found for page, found in bad.items() if found}
+        figures = sum(len(r["alt_texts"]) for p, r in visits.items() if p.startswith("chapters/"))
+        assert figures >= 9, "the chapters have almost no figures: was the book executed?"
 
     def test_no_console_errors(self, visits):
         assert not _offenders(visits, "console")
@@ -299,9 +329,18 @@ class TestEveryPage:
     def test_no_request_to_another_host(self, visits):
         assert not _offenders(visits, "other_hosts")
 
-    def test_display_math_fits_the_column(self, visits):
-        # at desktop width a displayed equation wider than the text column is cut off
-        assert not _offenders(visits, "wide_math")
+    @pytest.mark.parametrize("width", ["desktop", "phone"])
+    def test_math_fits_the_column(self, visits, width):
+        # a displayed or inline formula wider than its column is cut off or scrolls sideways
+        assert not _offenders(visits, "wide_math" if width == "desktop" else "phone_wide_math")
+
+    @pytest.mark.parametrize("width", ["desktop", "phone"])
+    def test_tables_fit_the_column(self, visits, width):
+        assert not _offenders(visits, "wide_tables" if width == "desktop" else "phone_wide_tables")
+
+    def test_long_plotting_code_folds_away(self, visits):
+        # the prose and the figure stay in view; the code is a click away (tag hide-input)
+        assert not _offenders(visits, "long_figure_code")
 
     def test_fits_a_phone(self, visits):
         assert not {p: r["phone_overflow"] for p, r in visits.items() if r["phone_overflow"] > 1}
@@ -311,6 +350,32 @@ class TestEveryPage:
             shot = SHOTS / (page.replace("/", "__").removesuffix(".html") + ".png")
             assert shot.stat().st_size > 1000, shot
         assert list((SHOTS / "phone__").glob("*.png"))
+
+
+class TestBackMatter:
+    def test_bibliography_is_author_year_and_clean(self, visits):
+        entries = visits["pages/references.html"]["bibliography"]
+        assert len(entries) >= 10, entries
+        assert not [text for _, text in entries if LATEX_COMMAND.search(text)]
+        assert not [label for label, _ in entries if not AUTHOR_YEAR.match(label)]
+        labels = [label for label, _ in entries]
+        assert len(set(labels)) == len(labels), "two entries share a label"
+
+    def test_exercises_page_lists_every_exercise(self, visits, server):
+        # the expectation comes from the release on disk, not from the generated pages
+        release = ROOT / "exercises"
+        expected = {
+            f"exercise_pages/{nb.relative_to(release).with_suffix('.html').as_posix()}"
+            for nb in release.rglob("*.ipynb")
+            if ".ipynb_checkpoints" not in nb.parts
+        }
+        assert expected, "no exercise in exercises/"
+        linked = {
+            urlparse(href).path.lstrip("/")
+            for href in visits["exercise_pages/index.html"]["links"]
+            if href.startswith(server)
+        }
+        assert expected <= linked, sorted(expected - linked)
 
 
 class TestLaunch:
