@@ -7,6 +7,7 @@ are checked too when it has been built.
 """
 
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -18,7 +19,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 JUPYTER_BOOK = Path(sys.executable).with_name("jupyter-book")
-SITE = ROOT / "_build" / "html"
+SITE = Path(os.environ.get("BNLAB_SITE", ROOT / "_build" / "html"))
 HEADER = (ROOT / "chapters" / "01_expectation_variance.md").read_text().split("---", 2)[1]
 CHAPTER = f"""---{HEADER}---
 
@@ -93,3 +94,5 @@ def test_site_download_has_outputs(chapter):
     nb = json.loads(download.read_text())
     code = [c for c in nb["cells"] if c["cell_type"] == "code"]
     assert sum(bool(c.get("outputs")) for c in code) >= len(code) // 2, download
+    markdown = "\n".join("".join(c["source"]) for c in nb["cells"] if c["cell_type"] == "markdown")
+    assert not re.search(r"\{[\w:]+\}`|^\(.*\)=$", markdown, re.M), download

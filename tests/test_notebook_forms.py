@@ -7,6 +7,7 @@ expressions on the source, ``inspect`` on the package), never from ``course.myst
 import html.parser
 import importlib
 import inspect
+import os
 import re
 from pathlib import Path
 
@@ -150,3 +151,26 @@ def test_rendered_notebook_shows_every_question_and_folds_its_answer(chapter):
         assert _words(question) in visible, question
     assert len(re.findall(r"<details>", page)) >= len(questions)
     assert folded
+
+
+SITE = Path(os.environ.get("BNLAB_SITE", ROOT / "_build" / "html"))
+NUMBERED_LINK = re.compile(r"\[(\(\d+\.\d+\)|Fig\. \d+\.\d+)\]\(([^)#\s]+)#([^)\s]+)\)")
+
+
+@pytest.mark.skipif(not (SITE / "chapters").is_dir(), reason="needs the built site (make book)")
+@pytest.mark.parametrize("chapter", CHAPTERS, ids=IDS)
+def test_numbers_are_the_ones_the_site_shows(chapter):
+    site = read_address(ROOT).site
+    links = NUMBERED_LINK.findall("\n".join(markdown_of(form_of(chapter))))
+    assert links
+    for shown, url, anchor in links:
+        page = (SITE / url.removeprefix(site)).read_text()
+        start = page.index(f'id="{anchor}"')
+        if shown.startswith("("):
+            eqno = re.search(r'<span class="eqno">(\([\d.]+\))', page[start:])
+            assert eqno and eqno.group(1) == shown, (anchor, shown)
+        else:
+            number = re.search(
+                r'<span class="caption-number">(Fig\. [\d.]+)\s*</span>', page[start:]
+            )
+            assert number and number.group(1) == shown, (anchor, shown)
