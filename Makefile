@@ -50,7 +50,7 @@ install-torch = if [ -z "$(strip $(TORCH_INDEX))" ]; then \
 
 .PHONY: venv book book-self-study notebooks exercises check-exercises grade autograde bench \
         release test-release test-colab \
-        test test-fast lint lock clean browser-deps check-debian-python
+        test test-fast test-hub hub-deps lint lock clean browser-deps check-debian-python
 
 $(STAMP): requirements.txt pyproject.toml
 	@$(call check-python,$(PYTHON),venv)
@@ -128,6 +128,15 @@ lint: $(STAMP) notebooks
 
 test: $(STAMP) browser-deps lint book
 	OMP_NUM_THREADS=1 $(BIN)/python -m pytest -n 2 --dist loadfile
+
+# A class round with Linux users on one machine and through a real JupyterHub (tests/test_hub.py,
+# about 9 minutes on a loaded machine): it needs root and npm, and prints why it skips where it cannot run.
+hub-deps:
+	@command -v npm >/dev/null || [ "$$(id -u)" != 0 ] || \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq npm >/dev/null)
+
+test-hub: $(STAMP) hub-deps
+	OMP_NUM_THREADS=1 BNLAB_TEST_HUB=1 $(BIN)/python -m pytest tests/test_hub.py -rs
 
 test-fast: $(STAMP)
 	$(BIN)/python -m pytest -m "not book and not grading and not browser"

@@ -32,8 +32,11 @@ cp -r pyproject.toml README.md src "$src"
 install -d -m 755 "$prefix/etc/jupyter"
 install -m 644 hub/nbgrader_config.py "$prefix/etc/jupyter/nbgrader_config.py"
 "$prefix/bin/jupyter" server extension disable --sys-prefix nbgrader.server_extensions.formgrader
-for ext in formgrader create-assignment; do
-  "$prefix/bin/jupyter" labextension disable --level=sys_prefix "@jupyter/nbgrader:$ext"
-done
+# JupyterLab's side, written directly: `jupyter labextension disable` would lock the plugins at
+# this level, and the instructor's own configuration could not turn them on again
+install -d -m 755 "$prefix/etc/jupyter/labconfig"
+cat >"$prefix/etc/jupyter/labconfig/page_config.json" <<'EOF'
+{"disabledExtensions": {"@jupyter/nbgrader:formgrader": true, "@jupyter/nbgrader:create-assignment": true}}
+EOF
 chmod -R a+rX "$prefix"
 echo "shared environment ready: $prefix ($("$prefix/bin/python" --version))"

@@ -54,11 +54,14 @@ chmod 700 "$home"
 install -d -o "$instructor" -g "$group" -m 755 "$home/.jupyter"
 sed "s|@COURSE@|$course|" "$(dirname "$0")/instructor_nbgrader_config.py" >"$home/.jupyter/nbgrader_config.py"
 chown "$instructor:$group" "$home/.jupyter/nbgrader_config.py"
-as_instructor=(runuser -u "$instructor" -- env -u JUPYTER_CONFIG_DIR -u JUPYTER_DATA_DIR)
-(cd / && "${as_instructor[@]}" "$prefix/bin/jupyter" server extension enable --user \
-  nbgrader.server_extensions.formgrader)
-for ext in formgrader create-assignment; do
-  (cd / && "${as_instructor[@]}" "$prefix/bin/jupyter" labextension enable --level=user \
-    "@jupyter/nbgrader:$ext")
-done
+# (written directly: `jupyter server extension enable --user` refuses an extension that the
+# user's configuration does not list yet)
+install -d -o "$instructor" -g "$group" -m 755 "$home/.jupyter/jupyter_server_config.d" \
+  "$home/.jupyter/labconfig"
+echo '{"ServerApp": {"jpserver_extensions": {"nbgrader.server_extensions.formgrader": true}}}' \
+  >"$home/.jupyter/jupyter_server_config.d/bnlab-instructor.json"
+echo '{"disabledExtensions": {"@jupyter/nbgrader:formgrader": false,' \
+  '"@jupyter/nbgrader:create-assignment": false}}' >"$home/.jupyter/labconfig/page_config.json"
+chown "$instructor:$group" "$home/.jupyter/jupyter_server_config.d/bnlab-instructor.json" \
+  "$home/.jupyter/labconfig/page_config.json"
 echo "exchange ready: $exchange/$course_id (instructor $instructor, course $course)"

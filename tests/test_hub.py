@@ -1,0 +1,492 @@
+"""A class round with real Linux users, as the admin page and the instructor guide describe it.
+
+Two rounds of problem set 3 for an instructor and two students (alice and bob), each a Linux user
+with a home, a cache and an identity of their own:
+
+1. on one machine, every command of the instructor guide's round run verbatim, read from the
+   guide's bash blocks: the instructor's as the instructor in the course folder, the students' as
+   each student in their home folder, with the shared environment on ``PATH``;
+2. through a real JupyterHub (``hub/jupyterhub_config.py``; JupyterHub from PyPI and
+   configurable-http-proxy from npm, installed into a throwaway folder) on 127.0.0.1: the users'
+   servers started through the hub's REST API, the students fetching, submitting and fetching
+   feedback through their own servers' nbgrader API (what JupyterLab's Assignments tab calls),
+   the instructor's commands on the command line.
+
+Both assert the scores and what a student cannot do to the course, the exchange or another
+student. The machine is set up with the shipped scripts (``hub/make-env.sh``,
+``hub/setup-exchange.sh``) in a throwaway folder, never in ``/opt`` or ``/etc``. It needs root
+(it creates and at the end deletes the users), Debian's Python 3.11 and npm; ``make test-hub``
+runs it (about 5 minutes), anything else skips it with the reason.
+"""
+
+import contextlib
+import copy
+import csv
+import fcntl
+import json
+import os
+import pwd
+import re
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+import nbformat
+import pytest
+import requests
+
+from course import layout
+from course.layout import REPO_ROOT
+
+A, NB = "ps3_bn_forward", "bn_forward.ipynb"
+INSTRUCTOR = "bnl-instructor"
+STUDENTS = ("alice", "bob")
+USERS = (INSTRUCTOR, *STUDENTS)
+MARK = "bnlab class-round test user"  # GECOS of the users this test made (and may delete)
+PYTHON = "/usr/bin/python3"  # Debian's, as the admin page uses it
+EXPECTED = {"alice": 15.0, "bob": 6.0}  # complete solutions; parts A (3) and D (3) only
+GUIDE = REPO_ROOT / "pages" / "instructor_guide.md"
+ROLES = {"# the instructor": "instructor", "# each student": "student"}  # a block's first line
+LOCK = Path(tempfile.gettempdir()) / "bnlab-test-hub.lock"
+
+
+def _why_not():
+    if os.environ.get("BNLAB_TEST_HUB") != "1":
+        return "the class round with Linux users runs in `make test-hub` (BNLAB_TEST_HUB=1)"
+    if os.geteuid() != 0:
+        return "needs root: it creates and deletes the Linux users " + ", ".join(USERS)
+    for tool in ("useradd", "userdel", "runuser", "npm", "make", "git", PYTHON):
+        if not shutil.which(tool):
+            return f"{tool} not found"
+    for user in USERS:
+        with contextlib.suppress(KeyError):
+            if pwd.getpwnam(user).pw_gecos != MARK:
+                return f"a Linux user {user} exists that this test did not make"
+    return None
+
+
+pytestmark = pytest.mark.hub
+
+
+def guide_round():
+    """``[(role, [command, ...]), ...]``: the bash blocks of the guide's 'A grading round'."""
+    section = GUIDE.read_text().split("## A grading round", 1)[1].split("\n## ", 1)[0]
+    blocks = []
+    for block in re.findall(r"```bash\n(.*?)```", section, re.S):
+        first, *lines = block.strip().splitlines()
+        role = next(r for p, r in ROLES.items() if first.startswith(p))
+        blocks.append((role, lines))
+    return blocks
+
+
+def fill(release, source, ids):
+    """The release notebook with the cells `ids` (or all) copied from the source."""
+    nb = copy.deepcopy(release)
+    sols = {c.id: c.source for c in source.cells}
+    for cell in nb.cells:
+        if ids is None or cell.get("id") in ids:
+            cell.source = sols.get(cell.id, cell.source)
+    return nb
+
+
+def work(course):
+    """What each student hands in: alice everything, bob parts A and D."""
+    source = nbformat.read(course / "solutions" / A / NB, 4)
+    release = nbformat.read(course / "exercises" / A / NB, 4)
+    return {
+        "alice": fill(release, source, None),
+        "bob": fill(release, source, {"normalize", "mean_square"}),
+    }
+
+
+class Machine:
+    """The throwaway class machine: shared environment, users, the instructor's course clone."""
+
+    def __init__(self, base):
+        self.base = base
+        self.env = base / "env"
+        self.home = {u: Path(pwd.getpwnam(u).pw_dir) for u in USERS}
+        self.course = self.home[INSTRUCTOR] / "course"
+        self.exchange = None
+
+    def run(self, user, command, cwd=None, env=(), timeout=900):
+        """`command` in bash as `user`, with a clean environment as a login would give it."""
+        home = self.home[user]
+        path = f"{self.env}/bin:/usr/local/bin:/usr/bin:/bin"
+        base = {"HOME": home, "USER": user, "LOGNAME": user, "PATH": path, "LANG": "C.UTF-8"}
+        base.update({"OMP_NUM_THREADS": "1", **dict(env)})
+        result = subprocess.run(
+            ["runuser", "-u", user, "--", "env", "-i", *(f"{k}={v}" for k, v in base.items())]
+            + ["bash", "-c", f"cd {cwd or home} && {command}"],
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
+        assert result.returncode == 0, f"{user}$ {command}\n{result.stdout}\n{result.stderr}"
+        return result.stdout
+
+    def instructor(self, command):
+        env = {"BNLAB_EXCHANGE": self.exchange}
+        return self.run(INSTRUCTOR, f"source .venv/bin/activate && {command}", self.course, env)
+
+    def setup_exchange(self, name):
+        """A fresh exchange by the admin page's script; the state of an earlier round removed."""
+        self.exchange = self.base / name
+        subprocess.run(
+            [REPO_ROOT / "hub" / "setup-exchange.sh", INSTRUCTOR, self.course, self.exchange],
+            env={**os.environ, "PREFIX": str(self.env)},
+            check=True,
+            capture_output=True,
+        )
+        for state in ("gradebook.db", "submitted", "autograded", "feedback", "grades.csv"):
+            path = self.course / state
+            shutil.rmtree(path) if path.is_dir() else path.unlink(missing_ok=True)
+        for s in STUDENTS:
+            shutil.rmtree(self.home[s] / A, ignore_errors=True)
+            shutil.rmtree(self.home[s] / ".local/share/jupyter/nbgrader_cache", ignore_errors=True)
+
+    def grades(self):
+        with open(self.course / "grades.csv") as f:
+            return {
+                r["student_id"]: float(r["score"])
+                for r in csv.DictReader(f)
+                if r["assignment"] == A
+            }
+
+    def probe(self, user, checks):
+        """Run each ``name: python statement`` as `user`; ``{name: error class or 'ok'}``."""
+        code = "import json, os\nout = {}\n"
+        for name, stmt in checks.items():
+            code += f"try:\n    {stmt}\n    out[{name!r}] = 'ok'\n"
+            code += f"except OSError as e:\n    out[{name!r}] = type(e).__name__\n"
+        code += "print(json.dumps(out))"
+        script = self.base / f"probe-{secrets.token_hex(4)}.py"
+        script.write_text(code)
+        script.chmod(0o644)
+        return json.loads(self.run(user, f"python {script}"))
+
+
+def _users_processes(user):
+    out = subprocess.run(["pgrep", "-u", user], capture_output=True, text=True).stdout
+    return [int(p) for p in out.split()]
+
+
+def _delete_users():
+    for user in USERS:
+        with contextlib.suppress(KeyError):
+            if pwd.getpwnam(user).pw_gecos != MARK:
+                continue
+            for pid in _users_processes(user):  # only the users this test made
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
+            subprocess.run(["userdel", "-r", user], capture_output=True)
+
+
+@pytest.fixture(scope="module")
+def machine():
+    reason = _why_not()
+    if reason:
+        pytest.skip(reason)
+    with open(LOCK, "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # one class machine at a time on this host
+        base = Path(tempfile.mkdtemp(prefix="bnlab-hub-"))
+        base.chmod(0o755)
+        try:
+            _delete_users()  # left over by an interrupted run
+            for user in USERS:
+                subprocess.run(["useradd", "-m", "-s", "/bin/bash", "-c", MARK, user], check=True)
+            m = Machine(base)
+            subprocess.run(
+                [REPO_ROOT / "hub" / "make-env.sh", m.env],
+                env={**os.environ, "PYTHON": PYTHON},
+                check=True,
+                capture_output=True,
+            )
+            # the instructor's clone: the course's tracked files as they are now
+            files = (
+                subprocess.run(
+                    ["git", "ls-files", "-z"], cwd=REPO_ROOT, capture_output=True, check=True
+                )
+                .stdout.decode()
+                .split("\0")
+            )
+            for f in filter(None, files):
+                if (REPO_ROOT / f).is_file():
+                    (m.course / f).parent.mkdir(parents=True, exist_ok=True)
+                    shutil.copy2(REPO_ROOT / f, m.course / f)
+            subprocess.run(["chown", "-R", f"{INSTRUCTOR}:", m.course], check=True)
+            m.run(INSTRUCTOR, f"make venv PYTHON={PYTHON}", m.course)
+            yield m
+        finally:
+            _delete_users()
+            shutil.rmtree(base, ignore_errors=True)
+
+
+class TestTheGuideAndTheConfiguration:
+    """Fast checks, run everywhere: what the round tests read and what they rely on."""
+
+    def test_the_guide_has_the_round_in_blocks_by_role(self):
+        roles = [role for role, _ in guide_round()]
+        assert roles.count("instructor") >= 3 and roles.count("student") >= 3
+
+    def test_students_never_type_the_course_id_or_the_exchange(self):
+        for role, lines in guide_round():
+            for line in lines:
+                assert line.startswith(("nbgrader ", ".venv/bin/python -m course.grading ")), line
+                if role == "student":
+                    assert "--course" not in line and "--Exchange" not in line, line
+
+    def test_the_course_id_is_set_in_one_place(self):
+        """course.layout sets it; the shipped configurations read it, except values.yaml, which
+        cannot import it and must agree."""
+        shipped = [*(REPO_ROOT / "hub").glob("*.py"), *(REPO_ROOT / "hub").glob("*.sh")]
+        shipped += [*(REPO_ROOT / "src").rglob("*.py"), REPO_ROOT / "nbgrader_config.py"]
+        literal = [p for p in shipped if layout.COURSE_ID in p.read_text()]
+        assert literal == [REPO_ROOT / "src" / "course" / "layout.py"]
+        values = (REPO_ROOT / "hub" / "values.yaml").read_text()
+        assert re.findall(r'course_id = "([^"]+)"', values) == [layout.COURSE_ID]
+
+
+def assert_students_kept_apart(m):
+    """What the admin page promises: a student reaches neither the course nor another student."""
+    course_id = layout.COURSE_ID
+    inbound = m.exchange / course_id / "inbound"
+    alices = next(p for p in inbound.iterdir() if p.name.startswith("alice+"))
+    got = m.probe(
+        "bob",
+        {
+            "read the course": f"os.listdir({str(m.course)!r})",
+            "read solutions": f"open({str(m.course / 'solutions' / A / NB)!r}).read()",
+            "list inbound": f"os.listdir({str(inbound)!r})",
+            "rename the course folder": f"os.rename({str(m.exchange / course_id)!r}, "
+            f"{str(m.exchange / 'hijacked')!r})",
+            "write into alice's submission": f"open({str(alices / 'planted.txt')!r}, 'w')",
+            "write into alice's collected submission": "open("
+            f"{str(m.course / 'submitted' / 'alice' / A / 'planted.txt')!r}, 'w')",
+            "create a course folder": f"os.mkdir({str(m.exchange / course_id)!r})",
+        },
+    )
+    assert got == {
+        "read the course": "PermissionError",
+        "read solutions": "PermissionError",
+        "list inbound": "PermissionError",
+        "rename the course folder": "PermissionError",
+        "write into alice's submission": "PermissionError",
+        "write into alice's collected submission": "PermissionError",
+        "create a course folder": "FileExistsError",
+    }
+    for folder, _, files in os.walk(m.course / "submitted"):
+        for path in [folder, *(os.path.join(folder, f) for f in files)]:
+            assert not os.stat(path).st_mode & 0o022, f"{path} is group- or world-writable"
+
+
+def assert_own_feedback(m):
+    """Each student fetched exactly one feedback file: their own (fetch_feedback for alice must
+    not deliver bob's)."""
+    pages = {}
+    for s in STUDENTS:
+        found = sorted((m.home[s] / A / "feedback").rglob("*.html"))
+        assert len(found) == 1, (s, found)
+        pages[s] = found[0].read_text()
+    for s, page in pages.items():
+        score = f"{EXPECTED[s]:g}"
+        assert re.search(rf"Score:\s*{score}", page) or f">{score}<" in page, (s, score)
+    assert pages["alice"] != pages["bob"]
+
+
+def test_one_machine_round_runs_the_guide_verbatim(machine):
+    m = machine
+    m.setup_exchange("exchange-cli")
+    notebooks = None
+    blocks = guide_round()
+    assert [r for r, _ in blocks].count("student") >= 3, "the guide's students' blocks are gone"
+    for role, lines in blocks:
+        for line in lines:
+            if role == "instructor":
+                m.instructor(line)
+            else:
+                for s in STUDENTS:
+                    m.run(s, line)
+        if role == "student" and any("fetch_assignment" in line for line in lines):
+            notebooks = work(m.course)
+            for s, nb in notebooks.items():
+                path = m.home[s] / A / NB
+                nbformat.write(nb, path)
+                shutil.chown(path, s)
+    assert notebooks, "the guide's round has no fetch_assignment"
+    assert m.grades() == EXPECTED
+    assert_own_feedback(m)
+    assert_students_kept_apart(m)
+
+
+# ---------------------------------------------------------------------------- the hub round
+
+
+def _free_ports(n):
+    """A first port of `n` consecutive ports that are free on 127.0.0.1."""
+    for _ in range(100):
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            first = s.getsockname()[1]
+        if first + n < 65536 and all(_port_free(first + i) for i in range(n)):
+            return first
+    raise RuntimeError("no free ports")
+
+
+def _port_free(port):
+    with socket.socket() as s:
+        return s.connect_ex(("127.0.0.1", port)) != 0
+
+
+class Hub:
+    """A JupyterHub started from hub/jupyterhub_config.py, with a token for this test only."""
+
+    def __init__(self, m):
+        self.m = m
+        self.dir = m.base / "hub"
+        self.dir.mkdir(mode=0o700)
+        subprocess.run(
+            ["npm", "install", "--prefix", self.dir / "proxy", "--no-audit", "--no-fund"]
+            + ["--loglevel=error", "configurable-http-proxy@4"],
+            check=True,
+            capture_output=True,
+        )
+        self.token = secrets.token_hex(32)
+        self.port = _free_ports(3)
+        self.url = f"http://127.0.0.1:{self.port}"
+        (self.dir / "jupyterhub_config.py").write_text(
+            f"load_subconfig({str(REPO_ROOT / 'hub' / 'jupyterhub_config.py')!r})\n"
+            "c.ConfigurableHTTPProxy.command = "
+            f"[{str(self.dir / 'proxy/node_modules/.bin/configurable-http-proxy')!r}]\n"
+            f"c.JupyterHub.services = [{{'name': 'round', 'api_token': {self.token!r}}}]\n"
+            "c.JupyterHub.load_roles = [{'name': 'round', 'services': ['round'], 'scopes': "
+            "['admin:users', 'admin:servers', 'access:servers']}]\n"
+        )
+        env = {
+            **os.environ,
+            "BNLAB_ENV": str(m.env),
+            "BNLAB_HUB_STATE": str(self.dir),
+            "BNLAB_HUB_PORT": str(self.port),
+            "BNLAB_INSTRUCTORS": INSTRUCTOR,
+        }
+        self.log = open(self.dir / "jupyterhub.log", "w")
+        self.process = subprocess.Popen(
+            [m.env / "bin" / "jupyterhub", "-f", self.dir / "jupyterhub_config.py"],
+            cwd=self.dir,
+            env=env,
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        self.session = requests.Session()
+        self.session.headers["Authorization"] = f"token {self.token}"
+        self.wait(lambda: self.api("get", "/").ok, "the hub's API")
+
+    def wait(self, ready, what, timeout=180):
+        end = time.monotonic() + timeout
+        while time.monotonic() < end:
+            assert self.process.poll() is None, f"the hub exited:\n{self.logs()}"
+            with contextlib.suppress(requests.ConnectionError):
+                if ready():
+                    return
+            time.sleep(0.5)
+        raise AssertionError(f"{what} not ready after {timeout} s:\n{self.logs()}")
+
+    def logs(self):
+        return (self.dir / "jupyterhub.log").read_text()[-5000:]
+
+    def api(self, method, path, **kw):
+        return self.session.request(method, f"{self.url}/hub/api{path}", timeout=60, **kw)
+
+    def server(self, user, method, path, **kw):
+        return self.session.request(method, f"{self.url}/user/{user}{path}", timeout=300, **kw)
+
+    def login(self, user, password):
+        """The login form as a browser sends it; the HTTP status (302: logged in)."""
+        browser = requests.Session()
+        form = browser.get(f"{self.url}/hub/login", timeout=60).text
+        xsrf = re.search(r'name="_xsrf" value="([^"]+)"', form).group(1)
+        data = {"username": user, "password": password, "_xsrf": xsrf}
+        r = browser.post(f"{self.url}/hub/login", data=data, allow_redirects=False, timeout=60)
+        return r.status_code
+
+    def start_servers(self):
+        r = self.api("post", "/users", json={"usernames": list(USERS)})
+        assert r.status_code in (201, 409), r.text
+        for user in USERS:
+            r = self.api("post", f"/users/{user}/server")
+            assert r.status_code in (201, 202), r.text
+        for user in USERS:
+            self.wait(
+                lambda u=user: self.api("get", f"/users/{u}").json()["servers"][""]["ready"],
+                f"{user}'s server",
+            )
+
+    def nbgrader(self, user, action):
+        """What the Assignments tab does: POST /assignments/<action> on the user's server."""
+        data = {"course_id": layout.COURSE_ID, "assignment_id": A}
+        r = self.server(user, "post", f"/assignments/{action}", data=data)
+        assert r.ok and r.json()["success"], (user, action, r.status_code, r.text[:2000])
+
+    def stop(self):
+        with contextlib.suppress(requests.RequestException):
+            for user in USERS:
+                self.api("delete", f"/users/{user}/server")
+            for user in USERS:
+                self.wait(
+                    lambda u=user: not self.api("get", f"/users/{u}").json()["servers"],
+                    f"{user}'s server to stop",
+                    timeout=60,
+                )
+        if self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)  # the hub and the proxy it started
+            try:
+                self.process.wait(30)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait()
+        self.log.close()
+
+
+def test_hub_round_through_the_servers_nbgrader_api(machine):
+    m = machine
+    m.setup_exchange("exchange-hub")
+    hub = Hub(m)
+    try:
+        password = secrets.token_urlsafe(12)
+        subprocess.run(["chpasswd"], input=f"alice:{password}", text=True, check=True)
+        assert hub.login("alice", "not-" + password) == 403
+        assert hub.login("alice", password) == 302  # PAM
+        hub.start_servers()
+        formgrader = {u: hub.server(u, "get", "/formgrader").status_code for u in USERS}
+        assert formgrader == {INSTRUCTOR: 200, "alice": 404, "bob": 404}
+
+        blocks = [lines for role, lines in guide_round() if role == "instructor"]
+        for line in blocks[0]:  # students, generate, release
+            m.instructor(line)
+        r = hub.server("alice", "get", "/assignments", params={"course_id": layout.COURSE_ID})
+        assert [a["assignment_id"] for a in r.json()["value"]] == [A]
+        for s, nb in work(m.course).items():
+            hub.nbgrader(s, "fetch")
+            body = {"type": "notebook", "format": "json", "content": nb}
+            r = hub.server(s, "put", f"/api/contents/{A}/{NB}", json=body)
+            assert r.ok, r.text
+            hub.nbgrader(s, "submit")
+        for line in blocks[1]:  # collect, autograde, feedback, release feedback
+            m.instructor(line)
+        for s in STUDENTS:
+            hub.nbgrader(s, "fetch_feedback")
+        for line in blocks[2]:  # export
+            m.instructor(line)
+        assert m.grades() == EXPECTED
+        assert_own_feedback(m)
+        assert_students_kept_apart(m)
+    finally:
+        hub.stop()
+    for user in USERS:
+        assert not _users_processes(user), f"{user} still has processes after the hub stopped"
