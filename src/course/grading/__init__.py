@@ -1,26 +1,24 @@
 """Grading tools for the course's nbgrader exercises.
 
-- `course.grading.referee`     hidden tests use it (the kernel side): `agree`, `expect_*`
-- `course.grading.judge`       the trusted side: reference and comparison in a fresh interpreter
-- `course.grading.references`  adapters the hidden tests name by dotted path
-- `course.grading.kernels`  the grading kernel (memory limit) that nbgrader_config.py selects
-- `course.grading.runner`     nbgrader as a subprocess in a course directory
+Trusted side (the grader's process):
+
+- `course.grading.autograde`  a batch: sandbox probe, canary, every submission, the gradebook
+- `course.grading.submission` one submission: which cells run, which tests are judged, feedback
+- `course.grading.judge`      runs a test cell of the course's copy here, decides its points
+- `course.grading.referee`    what hidden tests call: `agree`, `expect_choice`, `expect_number`
+- `course.grading.references` adapters the hidden tests name by dotted path
+- `course.grading.session`    the grader's end of a kernel: requests, time limits, restarts
+- `course.grading.sandbox`    bubblewrap, cgroups and resource limits around the kernel
+- `course.grading.wire`       the channel's framing and plain values (both sides)
+- `course.grading.runner`, `config`  nbgrader as a subprocess, the course's nbgrader settings
 - `course.grading.release`    generate exercises/, check it for drift and leaks
-- `course.grading.scores`     scores per graded cell and per part
-- `course.grading.tripwire`   a byte snapshot of trusted files, restored after each student
-- `course.grading.isolation`  one submission graded in a scratch course; self-grading
-- `course.grading.autograde`  every collected submission, in isolation, into the gradebook
-- `course.grading.scan`     static scan of submissions for tampering, for the instructor's review
+- `course.grading.scores`, `feedback`, `scan`, `tripwire`  scores, feedback scrubbing, a static
+  tamper scan for the instructor's review, a byte snapshot for unsandboxed grading
+
+Untrusted side (inside the sandbox): `course.grading.kernel`, the learner's kernel.
 - `python -m course.grading --help` lists the commands.
 """
 
 from pathlib import Path
 
 PACKAGE_DIR = Path(__file__).resolve().parent
-KERNEL_NAME = "bnlab-grader"
-
-#: the bnlab modules that hidden tests grade against (numpy only), made read-only in the grading
-#: kernel and importable by name in references; torch's and matplotlib's stay out (memory, time)
-REFERENCE_MODULES = tuple(
-    f"bnlab.{m}" for m in ("moments", "gradvar", "batchnorm", "norms", "gradcheck", "data")
-)

@@ -3,16 +3,22 @@
 generate               regenerate exercises/ from solutions/ (nbgrader generate_assignment)
 check                  fail if exercises/ drifted from solutions/ or leaks a solution/hidden test
 selfgrade NOTEBOOK     grade your own finished notebook with the hidden tests, score per part
-autograde ASSIGNMENT   instructor: grade every collected submission, each in isolation
-                       (--workers N: N at a time, see the instructor guide)
+autograde ASSIGNMENT   instructor: grade every collected submission, each in its own sandbox,
+                       after the reference solution scored full marks (--workers N: N at a time)
+check-sandbox          say whether the grading sandbox starts on this machine, and how it bounds
 scan PATH...           instructor: list code in submissions that tampers with grading
+
+Grading refuses to run when the sandbox (bubblewrap) cannot start. --no-sandbox grades anyway,
+giving up what the sandbox holds: the learner's code then runs as you, and can read what you can
+read (solutions/, the gradebook, other submissions) and change what you can write. Scores still
+come only from the judge.
 """
 
 import argparse
 import sys
 from pathlib import Path
 
-from course.grading import autograde, isolation, release, scan
+from course.grading import autograde, release, sandbox, scan, submission
 from course.layout import REPO_ROOT, CourseDir
 
 
@@ -20,6 +26,10 @@ def _print_result(result, out=sys.stdout):
     for part, (got, mx) in result.by_part().items():
         print(f"  {got:5.1f} / {mx:4.1f}  {part}", file=out)
     print(f"  {result.total:5.1f} / {result.max_total:4.1f}  total", file=out)
+    for nb, messages in result.messages.items():
+        for gid, message in messages.items():
+            if message != "passed":
+                print(f"  - {nb}: {gid}: {message}", file=out)
     for incident in result.incidents:
         print(f"  ! {incident}", file=out)
 
@@ -35,6 +45,8 @@ def main(argv=None):
     sub.add_parser("check")
     p = sub.add_parser("selfgrade")
     p.add_argument("notebook")
+    p.add_argument("--no-sandbox", action="store_true", help=NO_SANDBOX)
+    sub.add_parser("check-sandbox")
     p = sub.add_parser("autograde")
     p.add_argument("assignment")
     p.add_argument("--root", default=str(REPO_ROOT))
@@ -44,13 +56,30 @@ def main(argv=None):
         "--workers",
         type=int,
         default=1,
-        help="grade this many submissions at a time (only with sandboxed kernels or a trusted "
-        "class: concurrent kernels can reach each other's scratch course)",
+        help="grade this many submissions at a time (each in its own sandbox)",
     )
+    p.add_argument("--no-sandbox", action="store_true", help=NO_SANDBOX)
     p = sub.add_parser("scan")
     p.add_argument("paths", nargs="+")
     args = parser.parse_args(argv)
+    try:
+        return _run(args)
+    except (sandbox.SandboxUnavailable, autograde.GradingEnvironmentError) as exc:
+        print(f"grading refused: {exc}", file=sys.stderr)
+        if isinstance(exc, sandbox.SandboxUnavailable):
+            print("(--no-sandbox grades without it; see --help for what that gives up)",
+                  file=sys.stderr)  # fmt: skip
+        return 2
 
+
+NO_SANDBOX = (
+    "grade without the OS sandbox: the learner's code runs as you and can read and change "
+    "whatever you can (solutions/, the gradebook, other submissions); scores still come from "
+    "the judge"
+)
+
+
+def _run(args):
     if args.command == "generate":
         print(f"generated {release.generate()}")
     elif args.command == "check":
@@ -60,9 +89,15 @@ def main(argv=None):
         print("exercises/ is up to date and leaks nothing" if not problems else "")
         return 1 if problems else 0
     elif args.command == "selfgrade":
-        result = isolation.selfgrade(args.notebook)
+        result = submission.selfgrade(args.notebook, sandboxed=not args.no_sandbox)
         print(f"{Path(args.notebook).name}:")
         _print_result(result)
+    elif args.command == "check-sandbox":
+        bound = sandbox.probe()
+        how = {"cgroup": "a cgroup bounds memory and processes of the kernel and its children",
+               "rlimit": "memory is bounded per process (no writable cgroup: grade as root for "
+               "a bound on the kernel and its children together)"}[bound]  # fmt: skip
+        print(f"the sandbox starts: {how}")
     elif args.command == "autograde":
         for result in autograde.autograde(
             args.assignment,
@@ -70,6 +105,7 @@ def main(argv=None):
             students=args.student,
             timeout=args.timeout,
             workers=args.workers,
+            sandboxed=not args.no_sandbox,
         ):
             print(f"{result.student}:")
             _print_result(result)

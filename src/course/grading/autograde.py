@@ -1,21 +1,33 @@
-"""Autograding every collected submission of an assignment, each in isolation.
+"""Autograding every collected submission of an assignment, in one trusted process.
 
-The instructor's gradebook is written only by this (trusted) process, after the student's kernel
-has exited, with the scores read from the autograded notebook. A tripwire snapshots the
-instructor's gradebook and the trusted files (source notebooks, `course.grading`, `bnlab`) before
-each student and restores any byte the student's code changed.
+For a batch: the sandbox is probed (grading refuses without it unless the instructor passes
+``sandboxed=False``, the CLI's ``--no-sandbox``); the reference solution is graded through the
+same pipeline as a **canary** and must score full marks, or nothing is graded (a broken grading
+environment never turns into wrong grades); then every submission is graded
+(:func:`course.grading.submission.grade_submission`), each in a sandbox of its own, and the
+scores are written into the instructor's gradebook by this process only.
+
+With ``workers > 1`` that many submissions are graded at the same time. That is safe only because
+each kernel is sandboxed: it sees no other submission, no gradebook and no course files, so it
+is refused without the sandbox.
 """
 
-import logging
 import warnings
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import bnlab
-from course.grading import PACKAGE_DIR
-from course.grading.isolation import grade_in_scratch, template_course
+from course.grading import PACKAGE_DIR, sandbox
 from course.grading.runner import run_nbgrader
+from course.grading.submission import grade_submission
 from course.grading.tripwire import Tripwire
 from course.layout import REPO_ROOT, CourseDir
+
+CANARY = "(reference solution)"
+
+
+class GradingEnvironmentError(RuntimeError):
+    """The grading environment is broken: the reference solution does not score full marks."""
 
 
 def _record(gradebook_url, result, timestamp=None):
@@ -44,104 +56,103 @@ def _record(gradebook_url, result, timestamp=None):
         gb.db.commit()
 
 
-def autograde(name, root=REPO_ROOT, *, students=None, timeout=1800, workers=1):
-    """Autograde every collected submission of assignment `name` in course `root`, each in
-    isolation, and record the scores in ``root/gradebook.db``. Returns a list of Results.
+def canary(source_dir, *, sandboxed=True, timeout=1800):
+    """Grade the reference solution itself; raise :class:`GradingEnvironmentError` with what
+    failed unless it scores full marks."""
+    result = grade_submission(source_dir, source_dir, CANARY, sandboxed=sandboxed, timeout=timeout)
+    if result.total != result.max_total:
+        failed = [
+            f"  {nb}: {gid}: {result.messages[nb].get(gid, 'not run')}"
+            for nb, cells in result.scores.items()
+            for gid, (got, mx) in cells.items()
+            if got != mx
+        ]
+        raise GradingEnvironmentError(
+            f"the reference solution of {Path(source_dir).name} scores {result.total:g} / "
+            f"{result.max_total:g} in this grading environment, so no submission was graded.\n"
+            + "\n".join(failed + [f"  ! {i}" for i in result.incidents])
+            + "\nCheck that the Python that runs the grader has the course's environment "
+            "(bnlab importable: `python -c 'import bnlab'`) and that the sandbox starts "
+            "(`python -m course.grading check-sandbox`)."
+        )
+    return result
 
-    With ``workers > 1`` that many submissions are graded at the same time, each still in its
-    own scratch course; the instructor's gradebook is written only after every kernel of the
-    batch has exited, in the same order, so the gradebook ends up identical. One tripwire then
-    guards the whole batch: if it fires, nobody can tell which concurrent kernel did it, so the
-    batch is graded again one submission at a time (which names the culprit). Concurrent kernels
-    run as the same user and can reach each other's scratch course: use ``workers > 1`` only
-    when kernels are sandboxed or the class is trusted (see the instructor guide).
+
+def autograde(name, root=REPO_ROOT, *, students=None, timeout=1800, workers=1, sandboxed=True,
+              check_canary=True):  # fmt: skip
+    """Autograde every collected submission of assignment `name` in course `root` and record the
+    scores in ``root/gradebook.db``. Returns a list of :class:`~course.grading.scores.Result`.
+
+    Raises :class:`~course.grading.sandbox.SandboxUnavailable` if the sandbox cannot start
+    (unless ``sandboxed=False``) and :class:`GradingEnvironmentError` if the reference solution
+    does not score full marks.
     """
-    root = Path(root)
-    if not CourseDir(root).gradebook.exists():
-        run_nbgrader(root, "db", "assignment", "add", name)
-    collected = CourseDir(root).submissions.glob(f"*/{name}")
-    submitted = sorted(p.parent.name for p in collected if p.is_dir())
-    todo = list(students or submitted)
-    if workers > 1 and len(todo) > 1:
-        return _autograde_parallel(name, root, todo, timeout, workers)
-    results = []
-    for student in todo:
-        _prepare_gradebook(root, name)
-        wire = Tripwire(_trusted_paths(root, name))
-        result = _grade_collected(root, name, student, timeout)
-        changed = wire.restore()
+    root, course = Path(root), CourseDir(root)
+    if sandboxed:
+        sandbox.probe()
+    elif workers > 1:
+        raise ValueError("workers > 1 needs the sandbox: unsandboxed kernels can reach each other")
+    source_dir = course.source / name
+    if not source_dir.is_dir():
+        raise ValueError(f"assignment {name!r}: no folder {source_dir}")
+    _prepare_gradebook(root, name)
+    collected = course.submissions.glob(f"*/{name}")
+    todo = list(students or sorted(p.parent.name for p in collected if p.is_dir()))
+    if check_canary:
+        canary(source_dir, sandboxed=sandboxed, timeout=timeout)
+
+    def grade(student):
+        wire = None if sandboxed else Tripwire(_trusted_paths(root, name))
+        result = grade_submission(
+            source_dir,
+            course.submitted(student, name),
+            student,
+            sandboxed=sandboxed,
+            timeout=timeout,
+            keep=course.autograded(student, name),
+        )
+        changed = wire.restore() if wire is not None else []
         if changed:
             result.incidents.append("changed trusted files, restored: " + ", ".join(changed))
-        _record_collected(root, name, result)
-        results.append(result)
-    return results
+        return result
 
-
-def _autograde_parallel(name, root, students, timeout, workers):
-    from concurrent.futures import ThreadPoolExecutor
-
-    _prepare_gradebook(root, name)
-    wire = Tripwire(_trusted_paths(root, name))  # also builds the template before the threads
-    with ThreadPoolExecutor(max_workers=workers) as pool:
-        results = list(pool.map(lambda s: _grade_collected(root, name, s, timeout), students))
-    if wire.restore():
-        logging.getLogger(__name__).warning(
-            "trusted files changed while grading %s in parallel: grading them one at a time",
-            ", ".join(students),
-        )
-        return autograde(name, root, students=students, timeout=timeout, workers=1)
+    if workers > 1 and len(todo) > 1:
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            results = list(pool.map(grade, todo))
+    else:
+        results = [grade(s) for s in todo]
     for result in results:
-        _record_collected(root, name, result)
+        ts_file = course.submitted(result.student, name) / "timestamp.txt"
+        timestamp = ts_file.read_text().strip()[:100] if ts_file.exists() else None
+        _record(course.gradebook_url, result, timestamp)
     return results
 
 
 def _trusted_paths(root, name):
-    """What no submission may change: the instructor's gradebook, the source, the scratch
-    template every submission's course is copied from, and the grading code."""
-    source_dir = CourseDir(root).source / name
+    """What an unsandboxed kernel could change and the tripwire restores: the gradebook, the
+    source, the grading code and bnlab."""
     return [
         CourseDir(root).gradebook,
-        source_dir,
-        template_course(source_dir),
+        CourseDir(root).source / name,
+        CourseDir(root).config,
         PACKAGE_DIR,
         Path(bnlab.__file__).parent,
     ]
 
 
 def _prepare_gradebook(root, name):
-    from nbgrader.api import Gradebook
+    """Make sure the instructor's gradebook knows assignment `name`, its notebooks and graded
+    cells (``nbgrader generate_assignment`` once, in the instructor's course)."""
+    from nbgrader.api import Gradebook, MissingEntry
 
-    with Gradebook(CourseDir(root).gradebook_url) as gb:
-        try:
-            gb.find_assignment(name)
-        except Exception:  # noqa: BLE001 - MissingEntry: the assignment is new
-            gb.update_or_create_assignment(name)
-    # the gradebook needs the notebook and cell definitions: generate once, in place
-    _ensure_assignment_in_gradebook(root, name)
-
-
-def _grade_collected(root, name, student, timeout):
     course = CourseDir(root)
-    return grade_in_scratch(
-        course.source / name,
-        course.submitted(student, name),
-        student,
-        timeout=timeout,
-        keep=course.autograded(student, name),
-    )
-
-
-def _record_collected(root, name, result):
-    ts_file = CourseDir(root).submitted(result.student, name) / "timestamp.txt"
-    timestamp = ts_file.read_text().strip() if ts_file.exists() else None
-    _record(CourseDir(root).gradebook_url, result, timestamp)
-
-
-def _ensure_assignment_in_gradebook(root, name):
-    """Make sure the instructor's gradebook knows the notebooks and graded cells of `name`."""
-    from nbgrader.api import Gradebook
-
-    with Gradebook(CourseDir(root).gradebook_url) as gb:
-        known = bool(gb.find_assignment(name).notebooks)
+    if not course.gradebook.exists():
+        run_nbgrader(root, "db", "assignment", "add", name)
+    with Gradebook(course.gradebook_url) as gb:
+        try:
+            known = bool(gb.find_assignment(name).notebooks)
+        except MissingEntry:
+            gb.update_or_create_assignment(name)
+            known = False
     if not known:
         run_nbgrader(root, "generate_assignment", name, "--force")

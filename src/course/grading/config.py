@@ -3,22 +3,22 @@
 import os
 import sys
 
-from course.grading import KERNEL_NAME, PACKAGE_DIR
+from nbgrader.preprocessors import NbGraderPreprocessor
+
+from course.grading.session import CELL_TIMEOUT
 from course.layout import COURSE_ID, EXCHANGE_ROOT
 
-#: seconds a single cell may run before it is interrupted (and graded as an error)
-CELL_TIMEOUT = int(os.environ.get("BNLAB_CELL_TIMEOUT", "60"))
 
+class RefuseAutograde(NbGraderPreprocessor):
+    """``nbgrader autograde`` (and Formgrader's autograde button) would run a submission in an
+    unsandboxed kernel and score what that kernel printed: this course refuses it."""
 
-def kernel_path():
-    """Make the memory-limited grading kernel visible to jupyter_client (idempotent)."""
-    kernels = str(PACKAGE_DIR / "kernels")
-    # jupyter looks in <dir>/kernels for every dir in JUPYTER_PATH
-    base = str(PACKAGE_DIR)
-    parts = [p for p in os.environ.get("JUPYTER_PATH", "").split(os.pathsep) if p]
-    if base not in parts:
-        os.environ["JUPYTER_PATH"] = os.pathsep.join([base, *parts])
-    return kernels
+    def preprocess(self, nb, resources):
+        raise RuntimeError(
+            "this course does not grade with `nbgrader autograde`: run "
+            "`python -m course.grading autograde ASSIGNMENT` (a sandboxed kernel, scores decided "
+            "outside it; see the instructor guide)"
+        )
 
 
 def prepend_bindir():
@@ -31,7 +31,6 @@ def prepend_bindir():
 
 def apply(c, root, *, source="solutions", release="exercises", exchange=None):
     """Fill the traitlets config `c` for a course rooted at `root`."""
-    kernel_path()
     prepend_bindir()
     c.CourseDirectory.root = str(root)
     c.CourseDirectory.source_directory = source
@@ -40,13 +39,12 @@ def apply(c, root, *, source="solutions", release="exercises", exchange=None):
     c.Exchange.root = str(exchange or os.environ.get("BNLAB_EXCHANGE") or EXCHANGE_ROOT)
     # collected submissions are not left world-writable (nbgrader copies the 0777 of submit)
     c.ExchangeFactory.collect = "course.exchange.Collect"
-    # grading runs untrusted code: a per-cell time limit and the memory-limited kernel
-    c.Execute.timeout = CELL_TIMEOUT
+    # `nbgrader validate` of the course's own notebooks: a per-cell time limit
+    c.Execute.timeout = int(CELL_TIMEOUT)
     c.Execute.interrupt_on_timeout = True
-    c.Execute.kernel_name = KERNEL_NAME
     c.Execute.iopub_timeout = 10
-    # a submission that deleted a graded test cell gets it back (and its points only if it passes)
-    c.OverwriteCells.add_missing_cells = True
+    # grading is `python -m course.grading autograde`, never nbgrader's own kernel-scored run
+    c.Autograde.sanitize_preprocessors = ["course.grading.config.RefuseAutograde"]
     # feedback shows scores and error names, never the text of hidden tests
     c.GenerateFeedback.preprocessors = [
         "nbgrader.preprocessors.GetGrades",

@@ -93,7 +93,8 @@ def agree(student, reference, cases, *, n_out=1, rtol=None, label=None):
             got_error, message = type(exc).__name__, str(exc)[:200]
         if ref_error is not None:
             if got_error != ref_error:
-                problems.append(f"case {i} ({what}): expected {ref_error}, got {got_error or 'a result'}")
+                got = got_error or "a result"
+                problems.append(f"case {i} ({what}): expected {ref_error}, got {got}")
             continue
         if got_error is not None:
             problems.append(f"case {i} ({what}): raised {got_error}: {message}")

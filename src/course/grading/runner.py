@@ -37,7 +37,6 @@ def write_config(root, source=layout.SOLUTIONS, release=layout.EXERCISES):
 
 def run_nbgrader(root, *args, timeout=None, check=True):
     """Run ``nbgrader ARGS`` in course directory `root`; returns the CompletedProcess."""
-    config.kernel_path()
     config.prepend_bindir()
     proc = subprocess.Popen(
         [nbgrader_bin(), *args],

@@ -78,9 +78,7 @@ def command(argv, limits=None):
     limits = limits or Limits()
     bwrap = shutil.which(BWRAP)
     if bwrap is None:
-        raise SandboxUnavailable(
-            "bubblewrap is not installed (Debian: apt-get install bubblewrap)"
-        )
+        raise SandboxUnavailable("bubblewrap is not installed (Debian: apt-get install bubblewrap)")
     cmd = [bwrap, "--ro-bind", "/usr", "/usr"]
     for link in ("bin", "sbin", "lib", "lib64", "lib32", "libx32"):
         target = Path("/") / link
@@ -177,7 +175,9 @@ class Cgroup:
         self.folders = []
         name = f"bnlab-grade-{uuid.uuid4().hex[:12]}"
         settings = {
-            "memory": {1: {"memory.limit_in_bytes": limits.memory}, 2: {"memory.max": limits.memory}},
+            "memory": {
+                1: {"memory.limit_in_bytes": limits.memory}, 2: {"memory.max": limits.memory},
+            },
             "pids": {1: {"pids.max": limits.processes}, 2: {"pids.max": limits.processes}},
         }  # fmt: skip
         try:
@@ -253,6 +253,7 @@ def preexec(limits, cgroup):
         resource.setrlimit(resource.RLIMIT_FSIZE, (limits.file_size, limits.file_size))
         resource.setrlimit(resource.RLIMIT_NOFILE, (limits.open_files, limits.open_files))
         resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+
     return run
 
 

@@ -23,6 +23,9 @@ CELL_TIMEOUT = float(os.environ.get("BNLAB_CELL_TIMEOUT", "60"))
 START_TIMEOUT = 120.0
 
 
+_SIGNALS = {s.value: s.name for s in signal.Signals}
+
+
 class KernelLost(BaseException):
     """The kernel did not answer (timeout, crash, memory). A BaseException, so that no
     ``except Exception`` in a test can mistake it for an answer."""
@@ -89,7 +92,8 @@ class Session:
             for fd in fds:
                 os.close(fd)
         self.generation += 1
-        threading.Thread(target=self._drain, args=(self.proc,), daemon=True).start()
+        self.drainer = threading.Thread(target=self._drain, args=(self.proc,), daemon=True)
+        self.drainer.start()
         hello = self._receive(START_TIMEOUT, "starting the kernel")
         if not hello or not hello.get("ready"):
             raise KernelLost("the kernel did not start")
@@ -135,6 +139,9 @@ class Session:
         code = self.proc.returncode
         if code is not None and code < 0:
             return f"was killed by signal {signal.Signals(-code).name}"
+        if self.sandboxed and code is not None and code > 128 and code - 128 in _SIGNALS:
+            # bubblewrap passes on its child's death by a signal as 128 + the signal
+            return f"was killed by signal {_SIGNALS[code - 128]}"
         return f"exited with status {code}"
 
     def kill(self):
@@ -145,7 +152,8 @@ class Session:
                 pass
             self.proc.wait()
         if self.proc is not None:
-            for stream in (self.proc.stdin, self.proc.stdout):
+            self.drainer.join(timeout=5)
+            for stream in (self.proc.stdin, self.proc.stdout, self.proc.stderr):
                 try:
                     stream.close()
                 except OSError:

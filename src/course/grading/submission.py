@@ -26,7 +26,7 @@ from pathlib import Path
 
 import nbformat
 
-from course.grading import judge
+from course.grading import judge, sandbox
 from course.grading.feedback import strip_hidden
 from course.grading.scores import Result, part_of_cells
 from course.grading.session import CELL_TIMEOUT, Session
@@ -129,13 +129,16 @@ def grade_notebook(source_nb, student_nb, session, deadline=None):
             continue
         if step.kind == "test":
             visible = strip_hidden(step.source)
-            session.run(visible, label=f"the visible part of {step.s_cell.metadata.nbgrader.grade_id}")
+            gid = step.s_cell.metadata.nbgrader.grade_id
+            session.run(visible, label=f"the visible part of {gid}")
             v = judge.judge(step.s_cell, session, base)
             verdicts[v.grade_id] = v
             cells.append(_test_cell(step.s_cell, visible, v))
             continue
         label = _label(step, n)
-        outputs, error = session.run(step.source, label=label) if step.source.strip() else ([], None)
+        outputs, error = ([], None)
+        if step.source.strip():
+            outputs, error = session.run(step.source, label=label)
         cells.append(_code_cell(step, outputs, error))
     fb = nbformat.v4.new_notebook(metadata=copy.deepcopy(source_nb.metadata), cells=cells)
     return verdicts, fb, notes + session.incidents
@@ -243,4 +246,29 @@ def grade_submission(source_dir, submission_dir, student, *, sandboxed=True, tim
         ts = submission_dir / "timestamp.txt"
         if ts.exists():
             (keep / "timestamp.txt").write_text(ts.read_text()[:100])
+    return result
+
+
+def selfgrade(notebook, source=None, *, sandboxed=True, timeout=1800):
+    """Grade a learner's own notebook with the hidden tests; returns a
+    :class:`~course.grading.scores.Result` for that one notebook."""
+    import shutil
+    import tempfile
+
+    from course import layout
+
+    if sandboxed:
+        sandbox.probe()
+    source = Path(source) if source is not None else layout.REPO_ROOT / layout.SOLUTIONS
+    notebook = Path(notebook).resolve()
+    matches = sorted(source.glob(f"*/{notebook.name}"))
+    if not matches:
+        raise ValueError(f"notebook: no assignment in {source} has a notebook {notebook.name}")
+    with tempfile.TemporaryDirectory(prefix="bn-self-") as tmp:
+        shutil.copy2(notebook, Path(tmp) / notebook.name)
+        result = grade_submission(
+            matches[0].parent, tmp, "me", sandboxed=sandboxed, timeout=timeout
+        )
+    # a learner grades one notebook: report only that one
+    result.scores = {notebook.stem: result.scores[notebook.stem]}
     return result

@@ -220,6 +220,8 @@ def _sympy_build(tree, depth):
     if name == "E":
         return sympy.E
     parts = [_sympy_build(a, depth + 1) for a in args]
-    return getattr(sympy, name)(*parts, evaluate=False) if name in ("Add", "Mul", "Pow") else (
-        getattr(sympy, name)(*parts)
+    return (
+        getattr(sympy, name)(*parts, evaluate=False)
+        if name in ("Add", "Mul", "Pow")
+        else (getattr(sympy, name)(*parts))
     )
