@@ -3,6 +3,9 @@
 - `course.layout`         where everything of a course directory lives, what a student may never see
 - `course.grading`        the nbgrader pipeline (``python -m course.grading --help``)
 - `course.notebooks`      the notebook forms of the chapters and the editions' exercise pages
+- `course.myst_to_ipynb`  the chapters' MyST turned into Markdown that Jupyter and Colab render
+- `course.publish`        the public address (owner, repository, branch) and the links it makes
+- `course.release`        the student release: the public tree without solutions (``make release``)
 - `course.execute_cache`  the chapters executed into the book's cache before the build
 - `course.classroom`      a synthetic class of submissions (benchmarks, tests)
 

@@ -18,6 +18,8 @@ import yaml
 
 from course.layout import REPO_ROOT
 
+#: the address the course ships with; a deployer replaces it (README: "Publishing your own copy")
+PLACEHOLDER = "https://github.com/bnlab-course/moments-to-batchnorm"
 _GITHUB = re.compile(r"^https://github\.com/([\w.-]+)/([\w.-]+?)(?:\.git)?/?$")
 
 

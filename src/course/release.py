@@ -21,7 +21,7 @@ from pathlib import Path
 import yaml
 
 from course.layout import CHAPTERS, EXERCISES, NOTEBOOKS, REPO_ROOT
-from course.publish import read_address
+from course.publish import PLACEHOLDER, read_address
 
 DEFAULT_DEST = "_build/student-release"
 
@@ -216,7 +216,14 @@ def main(argv=None):
     parser.add_argument("dest", nargs="?", default=DEFAULT_DEST, type=Path)
     args = parser.parse_args(argv)
     dest = write_release(args.dest)
-    print(f"wrote the student release to {dest}; push it to {read_address().repo_url}")
+    address = read_address()
+    print(f"wrote the student release to {dest}; push it to {address.repo_url}")
+    if address.repo_url == PLACEHOLDER:
+        print(
+            f"WARNING: {PLACEHOLDER} is the placeholder of _config.yml: set repository.url and "
+            "branch to your public repository, then make notebooks and make release again",
+            file=sys.stderr,
+        )
     return 0
 
 
