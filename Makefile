@@ -49,7 +49,7 @@ install-torch = if [ -z "$(strip $(TORCH_INDEX))" ]; then \
 	fi
 
 .PHONY: venv book book-self-study notebooks exercises check-exercises grade autograde bench \
-        release test-release test-colab \
+        release test-release test-colab pdf pdf-deps test-pdf \
         test test-fast test-hub hub-deps lint lock clean browser-deps check-debian-python
 
 $(STAMP): requirements.txt pyproject.toml
@@ -83,6 +83,24 @@ test-release: $(STAMP) notebooks
 
 test-colab: $(STAMP) notebooks
 	OMP_NUM_THREADS=1 BNLAB_TEST_COLAB=1 $(BIN)/python -m pytest tests/test_colab.py -rs
+
+# The whole book as one PDF, _build/pdf/book.pdf (about 75 s after `make book`): the single-page
+# build (its own folder, the book's execution cache) printed by Debian's Chromium (course.pdf).
+# test-pdf builds it and checks its pages, chapter titles, figures and equations with
+# poppler-utils; `make test` runs that test too.
+pdf: $(STAMP) notebooks pdf-deps
+	$(BIN)/python -m course.execute_cache
+	$(BIN)/jupyter-book build . --builder singlehtml --path-output _build/pdf \
+	  --warningiserror --nitpick --keep-going
+	$(BIN)/python -m course.pdf
+
+pdf-deps:
+	@command -v chromium >/dev/null && command -v chromedriver >/dev/null && \
+	  command -v pdftotext >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+	  apt-get install -y -qq chromium chromium-driver poppler-utils >/dev/null)
+
+test-pdf: $(STAMP) pdf-deps
+	BNLAB_TEST_PDF=1 $(BIN)/python -m pytest tests/test_pdf.py -rs -s
 
 # The chapters execute first, one per core, into the build's execution cache (a chapter whose
 # entry is current is skipped); the build then reads their outputs (course.execute_cache).
@@ -126,8 +144,8 @@ lint: $(STAMP) notebooks
 	$(BIN)/ruff check notebooks
 	$(BIN)/ruff format --check src tests
 
-test: $(STAMP) browser-deps lint book
-	OMP_NUM_THREADS=1 $(BIN)/python -m pytest -n 2 --dist loadfile
+test: $(STAMP) browser-deps pdf-deps lint book
+	OMP_NUM_THREADS=1 BNLAB_TEST_PDF=1 $(BIN)/python -m pytest -n 2 --dist loadfile
 
 # A class round with Linux users on one machine and through a real JupyterHub (tests/test_hub.py,
 # about 9 minutes on a loaded machine): it needs root and npm, and prints why it skips where it cannot run.
