@@ -10,18 +10,29 @@ so that Jupyter shows nothing rather than "no renderer for this output".
 PREFIX = "application/papermill.record/"
 
 
-def glue(name, value):
-    """Record `value` as `name` for the text of the page; shows nothing in the notebook.
+def glue_output(name, value):
+    """``(data, metadata)`` of the display output that records `value` as `name`.
 
     Examples
     --------
-    >>> glue("ratio", 1.5)  # outside a kernel: nothing to display to
+    >>> data, metadata = glue_output("ratio", 1.5)
+    >>> data[PREFIX + "text/plain"], data["text/plain"]
+    ('1.5', '')
+    >>> metadata["scrapbook"] == {"name": "ratio", "mime_prefix": PREFIX}
+    True
     """
     from IPython.core.formatters import format_display_data
-    from IPython.display import display
 
     bundle, metadata = format_display_data(value)
     data = {PREFIX + mime: content for mime, content in bundle.items()}
     data["text/plain"] = ""
     metadata["scrapbook"] = {"name": name, "mime_prefix": PREFIX}
+    return data, metadata
+
+
+def glue(name, value):
+    """Record `value` as `name` for the text of the page; shows nothing in the notebook."""
+    from IPython.display import display
+
+    data, metadata = glue_output(name, value)
     display(data, raw=True, metadata=metadata)
