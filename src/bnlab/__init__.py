@@ -16,6 +16,7 @@ Chapters import from here and exercises are graded against it. One idea per modu
 - `bnlab.training`  the seeded SGD loop, its `History`, `evaluate` (chapters 6-8)
 - `bnlab.diagnostics`  activations, saturation, gradient norms, loss landscape (chapter 8)
 - `bnlab.style`     the course's figure style and palette
+- `bnlab.glue`      values the text of a page shows (myst-nb's glue without myst-nb, chapter 5)
 - `bnlab.seeds`     every random seed of the course, shifted by ``BNLAB_SEED``
 - `bnlab.distributed` synchronized BN across torch.distributed processes (chapter 9)
 - `bnlab.launch`    run a function in N local gloo processes, failures raised (chapter 9)
