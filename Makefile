@@ -148,7 +148,7 @@ test: $(STAMP) browser-deps pdf-deps lint book
 	OMP_NUM_THREADS=1 BNLAB_TEST_PDF=1 $(BIN)/python -m pytest -n 2 --dist loadfile
 
 # A class round with Linux users on one machine and through a real JupyterHub (tests/test_hub.py,
-# about 9 minutes on a loaded machine): it needs root and npm, and prints why it skips where it cannot run.
+# 8 minutes measured on 2 loaded cores): it needs root and npm, and prints why it skips elsewhere.
 hub-deps:
 	@command -v npm >/dev/null || [ "$$(id -u)" != 0 ] || \
 	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq npm >/dev/null)
