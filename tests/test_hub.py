@@ -469,6 +469,10 @@ def test_hub_round_through_the_servers_nbgrader_api(machine):
         blocks = [lines for role, lines in guide_round() if role == "instructor"]
         for line in blocks[0]:  # students, generate, release
             m.instructor(line)
+        # the instructor's Formgrader opens the course (load_subconfig), not the home folder
+        r = hub.server(INSTRUCTOR, "get", "/formgrader/api/assignments")
+        assert [a["name"] for a in r.json()] == [A], r.text[:2000]
+        assert not (m.home[INSTRUCTOR] / "gradebook.db").exists()
         r = hub.server("alice", "get", "/assignments", params={"course_id": layout.COURSE_ID})
         assert [a["assignment_id"] for a in r.json()["value"]] == [A]
         for s, nb in work(m.course).items():
