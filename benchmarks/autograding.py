@@ -4,11 +4,11 @@ Three measurements, each a median of repeats where affordable and every comparis
 figures measured in the same run (the machine is shared and noisy):
 
 1. **One submission per assignment**: seconds for
-   :func:`course.grading.isolation.grade_in_scratch` to autograde a correct submission (scratch
-   course, nbgrader, memory-limited kernel, referee processes), against floors measured in
-   between (see `LEGEND`): starting a kernel and executing an empty notebook (the ratio's
-   denominator), the same with the grading kernel, starting nbgrader, and the whole pipeline
-   grading a one-cell assignment (``assert True``).
+   :func:`course.grading.submission.grade_submission` to grade a correct submission in the
+   sandbox, and again without it (``--no-sandbox``: the cost of the sandbox as a ratio), against
+   floors measured in between (see `LEGEND`): starting a Jupyter kernel and executing an empty
+   notebook (the ratio's denominator), starting the sandboxed grading kernel and running one
+   empty cell, and the whole pipeline grading a one-cell assignment (``assert True``).
 2. **A class end to end**: N synthetic submissions (correct, blank and partial in turn) put in a
    filesystem exchange, then the instructor's commands exactly as the guide gives them:
    ``nbgrader collect``, ``python -m course.grading autograde``, ``nbgrader generate_feedback`` and
@@ -33,40 +33,37 @@ import numpy as np
 from nbclient import NotebookClient
 
 from course.classroom import KINDS, make_class, write_submission
-from course.grading import KERNEL_NAME, config, isolation, runner
-from course.layout import EXERCISES, REPO_ROOT, SOLUTIONS, CourseDir
+from course.grading import runner
+from course.grading.session import Session
+from course.grading.submission import grade_submission
+from course.layout import EXERCISES, REPO_ROOT, SOLUTIONS
 
 ROOT = REPO_ROOT
 
 PARALLEL_SAFETY = (
-    "The gradebook is safe: each submission is graded in its own scratch course with its own "
-    "SQLite file, and only the parent process writes the instructor's gradebook, after every "
-    "kernel of the batch has exited, in the same order as sequential grading. One tripwire "
-    "guards the whole batch (trusted files and the scratch template); if it fires, the batch is "
-    "regraded one at a time. Not defended: concurrent kernels run as the same user, so a hostile "
-    "submission could rewrite a peer's scratch course while both are graded (sequential grading "
-    "exposes peers only to processes that outlive their kernel). Use --workers > 1 with "
-    "sandboxed kernels or a trusted class."
+    "Each submission is graded in a sandbox of its own (bubblewrap: it sees no other submission, "
+    "no gradebook, no course files), and only the grader's process writes the gradebook, after "
+    "the batch, in the same order as sequential grading. Without the sandbox, parallel grading "
+    "is refused."
 )
 
 
 # ------------------------------------------------------------------------------------ floors
 
 
-def empty_notebook_seconds(kernel_name="python3"):
-    """Seconds to start a kernel, execute an empty notebook and shut the kernel down."""
-    config.kernel_path()  # makes the grading kernel visible too
+def empty_notebook_seconds():
+    """Seconds to start the python3 kernel, execute an empty notebook and shut it down."""
     nb = nbformat.v4.new_notebook()
     start = time.perf_counter()
-    NotebookClient(nb, timeout=120, kernel_name=kernel_name).execute()
+    NotebookClient(nb, timeout=120, kernel_name="python3").execute()
     return time.perf_counter() - start
 
 
-def nbgrader_start_seconds():
-    """Seconds for ``nbgrader --version``: the interpreter and nbgrader's imports, which every
-    isolated submission pays once (each is graded by its own ``nbgrader autograde``)."""
+def sandbox_kernel_seconds():
+    """Seconds to start the sandboxed grading kernel, run one empty cell and stop it."""
     start = time.perf_counter()
-    subprocess.run([runner.nbgrader_bin(), "--version"], check=True, capture_output=True)
+    with Session() as session:
+        session.run("")
     return time.perf_counter() - start
 
 
@@ -98,14 +95,15 @@ def null_assignment(folder):
 # ---------------------------------------------------------------------------- per assignment
 
 
-def _timed_grade(source_dir, submission_dir):
+def _timed_grade(source_dir, submission_dir, sandboxed):
     start = time.perf_counter()
-    result = isolation.grade_in_scratch(source_dir, submission_dir, "student", timeout=900)
+    result = grade_submission(source_dir, submission_dir, "student", sandboxed=sandboxed)
     return time.perf_counter() - start, result
 
 
 def per_assignment(names, repeats, with_floors=True):
-    """Median seconds to autograde a correct submission of each assignment, with the floors.
+    """Median seconds to grade a correct submission of each assignment, in the sandbox and
+    without it, with the floors.
 
     The floors and the assignments are measured in turn within each repeat, so a change of the
     machine's load shifts them together.
@@ -115,36 +113,44 @@ def per_assignment(names, repeats, with_floors=True):
         jobs = {}
         if with_floors:
             null = null_assignment(tmp / "null_source")
-            release = CourseDir(isolation.template_course(null)).release / "null"
-            jobs["(grading floor)"] = (null, write_submission(tmp / "null", release, null, "blank"))
+            jobs["(grading floor)"] = (null, write_submission(tmp / "null", null, null, "blank"))
         for name in names:
             source = ROOT / SOLUTIONS / name
-            isolation.template_course(source)  # generated once per process, as in the CLI
             sub = write_submission(tmp / name, ROOT / EXERCISES / name, source, "correct")
             jobs[name] = (source, sub)
-        floors = ["(empty notebook)", "(grader kernel)", "(nbgrader start)"]
-        times = {k: [] for k in [*floors, *jobs]}
+        floors = ["(empty notebook)", "(sandbox kernel)"]
+        times = {k: [] for k in floors}
+        times.update({(k, box): [] for k in jobs for box in (True, False)})
         scores = {}
         for _ in range(repeats):
-            times["(empty notebook)"].append(empty_notebook_seconds("python3"))
+            times["(empty notebook)"].append(empty_notebook_seconds())
             if with_floors:
-                times["(grader kernel)"].append(empty_notebook_seconds(KERNEL_NAME))
-                times["(nbgrader start)"].append(nbgrader_start_seconds())
+                times["(sandbox kernel)"].append(sandbox_kernel_seconds())
             for key, (source, sub) in jobs.items():
-                seconds, result = _timed_grade(source, sub)
-                times[key].append(seconds)
-                scores[key] = f"{result.total:g}/{result.max_total:g}"
+                for box in (True, False):
+                    seconds, result = _timed_grade(source, sub, box)
+                    times[key, box].append(seconds)
+                    if box:  # the score shown is the sandboxed one
+                        scores[key] = f"{result.total:g}/{result.max_total:g}"
     median = {k: float(np.median(v)) for k, v in times.items() if v}
     floor = median["(empty notebook)"]
     rows = []
-    for key, seconds in median.items():
+    for key in [*floors, *jobs]:
+        if key in floors:
+            if key not in median:
+                continue
+            seconds, plain = median[key], None
+        else:
+            seconds, plain = median[key, True], median[key, False]
         rows.append(
             {
                 "assignment": key,
                 "score": scores.get(key, "-"),
                 "seconds": seconds,
+                "unsandboxed": plain if plain is not None else float("nan"),
+                "sandbox_cost": seconds / plain if plain else float("nan"),
                 "ratio_to_kernel_floor": seconds / floor,
-                "runs": len(times[key]),
+                "runs": len(times[key] if key in floors else times[key, True]),
             }
         )
     return rows
@@ -227,10 +233,9 @@ def class_rounds(name, n_students, workers=(1, 2)):
 
 
 LEGEND = {
-    "(empty notebook)": "start the python3 kernel, execute an empty notebook, shut down",
-    "(grader kernel)": "the same with the memory-limited grading kernel (imports numpy, bnlab)",
-    "(nbgrader start)": "nbgrader --version: interpreter and nbgrader imports",
-    "(grading floor)": "grade_in_scratch of a one-cell assignment (assert True)",
+    "(empty notebook)": "start the python3 Jupyter kernel, execute an empty notebook, shut down",
+    "(sandbox kernel)": "start the sandboxed grading kernel (bubblewrap), run one empty cell, stop",
+    "(grading floor)": "grade_submission of a one-cell assignment (assert True)",
 }
 
 
@@ -250,7 +255,8 @@ def print_tables(result, print_table):
     """Print the grading figures with run.py's table printer."""
     print_table(
         result["assignments"],
-        ["assignment", "score", "seconds", "ratio_to_kernel_floor", "runs"],
+        ["assignment", "score", "seconds", "unsandboxed", "sandbox_cost",
+         "ratio_to_kernel_floor", "runs"],  # fmt: skip
     )
     for row in result["assignments"]:
         if row["assignment"] in result["legend"]:

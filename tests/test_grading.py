@@ -1,9 +1,10 @@
 """The exercises and the grading pipeline, end to end.
 
-Fast tests (no kernel): the referee, feedback scrubbing, leak detection, the tamper scan, the
-tripwire. Tests marked ``grading`` start kernels: validation of every source and student
-notebook, drift of exercises/, and one whole instructor round on problem set 3 with a local
-filesystem exchange and four simulated students (correct, blank, partial, malicious).
+Fast tests (no kernel): the referee, the channel's plain values, feedback scrubbing, leak
+detection, the tamper scan, the tripwire. Tests marked ``grading`` start kernels: validation of
+every source and student notebook, drift of exercises/, and one whole instructor round on problem
+set 3 with a local filesystem exchange and four simulated students (correct, blank, partial,
+malicious). tests/test_grading_trust.py attacks the grader class by class.
 """
 
 import copy
@@ -91,15 +92,6 @@ class TestReferee:
         with pytest.raises(AssertionError, match="expected ValueError"):
             referee.agree(lambda x: x.var(0), "bnlab.moments.var", [((np.ones(3),), {"ddof": 3})])
 
-    def test_patched_reference_in_this_process_does_not_matter(self, monkeypatch):
-        import bnlab.moments
-
-        monkeypatch.setattr(bnlab.moments, "var", lambda x, axis=0, ddof=0: x.sum(0))
-        monkeypatch.setattr(np.testing, "assert_allclose", lambda *a, **k: None)
-        x = np.random.default_rng(2).normal(size=(4, 2))
-        with pytest.raises(AssertionError, match="relative error"):
-            referee.agree(lambda x: x.sum(0), "bnlab.moments.var", [(x,)])
-
     def test_output_objects_are_not_unpickled(self, tmp_path):
         """A learner's output whose unpickling would create a file: the file never appears."""
         marker = tmp_path / "unpickled"
@@ -112,6 +104,68 @@ class TestReferee:
         # an ndarray subclass is converted to a plain array; no pickle crosses the channel
         referee.agree(lambda x: np.zeros(1).view(Evil), "bnlab.moments.var", [(x,)])
         assert not marker.exists()
+
+
+class TestWire:
+    """The channel's plain values: what a kernel sends can only become data or a handle."""
+
+    def _round_trip(self, value):
+        from course.grading import wire
+
+        return wire.decode(wire.encode(value, to_handle=lambda v: 7), lambda h, t: ("handle", h, t))
+
+    def test_plain_values_keep_type_dtype_and_shape(self):
+        x = np.arange(6, dtype=np.float32).reshape(2, 3)
+        out = self._round_trip((x, np.float32(1.5), 3, 2.5, "s", None, [True], {"k": 1j}))
+        assert out[0].dtype == np.float32 and out[0].shape == (2, 3) and np.array_equal(out[0], x)
+        assert type(out[1]) is np.float32 and out[1] == 1.5
+        assert out[2:] == (3, 2.5, "s", None, [True], {"k": 1j})
+
+    def test_a_generator_arrives_in_the_same_state(self):
+        rng = np.random.default_rng(5)
+        rng.random(3)
+        copy_ = self._round_trip(rng)
+        assert np.array_equal(copy_.random(4), rng.random(4))
+
+    def test_other_objects_stay_behind_as_handles(self):
+        assert self._round_trip(object()) == ("handle", 7, "object")
+        assert self._round_trip(lambda x: x) == ("handle", 7, "function")
+
+    def test_sympy_expressions_are_rebuilt_from_allowed_classes(self):
+        import sympy as sp
+
+        x, v = sp.symbols("x v", positive=True)
+        expr = -(x - 1) / (2 * (v + 1) ** sp.Rational(3, 2))
+        assert sp.simplify(self._round_trip(expr) - expr) == 0
+        assert self._round_trip(x).is_positive
+
+    def test_object_arrays_pickles_and_unknown_tags_are_refused(self):
+        import base64
+        import io
+
+        from course.grading import wire
+
+        buf = io.BytesIO()
+        np.save(buf, np.array([{"a": 1}], dtype=object), allow_pickle=True)
+        evil = {"$nd": base64.b64encode(buf.getvalue()).decode()}
+        with pytest.raises(ValueError):
+            wire.decode(evil, None)
+        for bad in (
+            {"$code": "print(1)"},
+            {"$sympy": ["eval", "1"]},
+            {"$rng": {"bit_generator": "os"}},
+        ):
+            with pytest.raises(wire.WireError):
+                wire.decode(bad, None)
+
+    def test_oversized_messages_are_refused(self):
+        import io
+        import struct
+
+        from course.grading import wire
+
+        with pytest.raises(wire.WireError, match="larger than"):
+            wire.receive(io.BytesIO(struct.pack(">I", wire.MAX_MESSAGE + 1) + b"{}"))
 
 
 class TestExpectChoice:
@@ -328,9 +382,12 @@ def test_instructor_round_end_to_end(tmp_path, monkeypatch):
     results = {r.student: r for r in autograde.autograde(A, root, timeout=600)}
     for s, total in EXPECTED.items():
         assert results[s].total == total, (s, results[s].scores, results[s].incidents)
-    assert any("gradebook.db" in i for i in results["mallory"].incidents)
     graded = (root / "autograded" / "mallory" / A / NB).read_text()
-    assert "MemoryError" in graded and "CellTimeoutError" in graded and "blocked:" in graded
+    # the 3 GiB allocation hits the sandbox's bound, the endless loop its time limit; the
+    # kernel is restarted without those cells and the rest of her notebook is graded
+    assert "ran out of memory" in graded or "MemoryError" in graded
+    assert "no answer within" in graded
+    assert "no such table" in graded or "unable to open database" in graded  # no gradebook
 
     # the gradebook holds exactly the scores the notebooks earned, nobody else's were touched
     con = sqlite3.connect(root / "gradebook.db")

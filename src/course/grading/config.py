@@ -5,7 +5,7 @@ import sys
 
 from nbgrader.preprocessors import NbGraderPreprocessor
 
-from course.grading.session import CELL_TIMEOUT
+from course.grading.session import cell_timeout
 from course.layout import COURSE_ID, EXCHANGE_ROOT
 
 
@@ -40,7 +40,7 @@ def apply(c, root, *, source="solutions", release="exercises", exchange=None):
     # collected submissions are not left world-writable (nbgrader copies the 0777 of submit)
     c.ExchangeFactory.collect = "course.exchange.Collect"
     # `nbgrader validate` of the course's own notebooks: a per-cell time limit
-    c.Execute.timeout = int(CELL_TIMEOUT)
+    c.Execute.timeout = int(cell_timeout())
     c.Execute.interrupt_on_timeout = True
     c.Execute.iopub_timeout = 10
     # grading is `python -m course.grading autograde`, never nbgrader's own kernel-scored run

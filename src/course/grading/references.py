@@ -4,7 +4,7 @@ A hidden test names its reference by dotted path, ``agree(f, "bnlab.moments.var"
 the exercise's function takes other arguments or returns another part of bnlab's result, the
 reference is one of these adapters, ``"course.grading.references.normalize"``. Each takes the
 arguments of the exercise's function (of the same name) and returns what that must return; the
-judge imports it in its fresh interpreter.
+the judge calls it in the grader's own process.
 """
 
 import numpy as np

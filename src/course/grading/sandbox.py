@@ -49,6 +49,12 @@ class Limits:
     open_files: int = 512
 
 
+def python():
+    """This interpreter's path without ``..`` (the sandbox has no folder but the bound ones to
+    resolve it through); symlinks are kept, so that a virtual environment stays one."""
+    return os.path.normpath(os.path.abspath(sys.executable))
+
+
 def _readable_roots():
     """Directories the kernel needs read-only: the interpreter's installation, the environment,
     and the folder the course's packages are imported from (``src/`` of an editable install;
@@ -58,6 +64,7 @@ def _readable_roots():
 
     roots = {Path(sys.base_prefix).resolve(), Path(sys.prefix).resolve()}
     roots.add(Path(sys.executable).resolve().parent)
+    roots.add(Path(python()).parent)
     for pkg in (bnlab, course):
         roots.add(Path(pkg.__file__).resolve().parents[1])
     roots = sorted(roots, key=lambda p: len(p.parts))
@@ -109,7 +116,7 @@ def command(argv, limits=None):
         "--new-session",
         "--clearenv",
         "--setenv", "HOME", WORKDIR,
-        "--setenv", "PATH", f"{Path(sys.executable).parent}:/usr/bin:/bin",
+        "--setenv", "PATH", f"{Path(python()).parent}:/usr/bin:/bin",
         "--setenv", "LANG", "C.UTF-8",
         "--setenv", "MPLBACKEND", "Agg",
         "--setenv", "MPLCONFIGDIR", "/tmp/matplotlib",
@@ -205,18 +212,15 @@ class Cgroup:
             (folder / "cgroup.procs").write_text(str(os.getpid()))
 
     def out_of_memory(self):
+        """Whether the kernel's memory bound killed a process (cgroup v1 or v2 counters)."""
         for folder in self.folders:
-            for name in ("memory.failcnt", "memory.events"):
+            for name, key in (("memory.oom_control", "oom_kill"), ("memory.events", "oom_kill")):
                 f = folder / name
                 if f.exists():
-                    text = f.read_text()
-                    if name == "memory.failcnt" and int(text.strip() or 0) > 0:
-                        return True
-                    if name == "memory.events" and any(
-                        line.split()[0] in ("oom", "oom_kill") and int(line.split()[1]) > 0
-                        for line in text.splitlines()
-                    ):
-                        return True
+                    for line in f.read_text().splitlines():
+                        parts = line.split()
+                        if len(parts) == 2 and parts[0] == key and int(parts[1]) > 0:
+                            return True
         return False
 
     def close(self):
@@ -268,7 +272,7 @@ def probe():
         "import os, numpy, course.grading.kernel; "
         f"print('visible' if os.path.exists({str(hidden)!r}) else 'hidden')"
     )
-    cmd, fds = command([sys.executable, "-I", "-c", code])
+    cmd, fds = command([python(), "-I", "-c", code])
     limits = Limits()
     cgroup = cgroup_or_none(limits)
     try:

@@ -12,14 +12,18 @@ import builtins
 import os
 import signal
 import subprocess
-import sys
 import threading
 import time
 
 from course.grading import sandbox, wire
 
-#: seconds a cell or a call may run (BNLAB_CELL_TIMEOUT overrides it)
-CELL_TIMEOUT = float(os.environ.get("BNLAB_CELL_TIMEOUT", "60"))
+#: seconds a cell or a call may run, unless BNLAB_CELL_TIMEOUT says otherwise
+CELL_TIMEOUT = 60.0
+
+
+def cell_timeout():
+    """Seconds a cell or a call may run: BNLAB_CELL_TIMEOUT, read when a kernel starts."""
+    return float(os.environ.get("BNLAB_CELL_TIMEOUT", CELL_TIMEOUT))
 START_TIMEOUT = 120.0
 
 
@@ -54,8 +58,9 @@ class Session:
     """One submission's kernel. ``sandboxed=False`` runs it as an ordinary process (only with
     the instructor's explicit consent: see :mod:`course.grading.autograde`)."""
 
-    def __init__(self, *, sandboxed=True, timeout=CELL_TIMEOUT, limits=None):
-        self.sandboxed, self.timeout = sandboxed, timeout
+    def __init__(self, *, sandboxed=True, timeout=None, limits=None):
+        self.sandboxed = sandboxed
+        self.timeout = timeout if timeout is not None else cell_timeout()
         self.limits = limits or sandbox.Limits()
         self.proc = self.cgroup = None
         self.generation = 0
@@ -67,7 +72,7 @@ class Session:
     # -------------------------------------------------------------- process
 
     def _start(self):
-        argv = [sys.executable, "-I", "-m", "course.grading.kernel"]
+        argv = [sandbox.python(), "-I", "-m", "course.grading.kernel"]
         fds = []
         if self.sandboxed:
             cmd, fds = sandbox.command(argv, self.limits)

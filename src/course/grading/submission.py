@@ -29,7 +29,7 @@ import nbformat
 from course.grading import judge, sandbox
 from course.grading.feedback import strip_hidden
 from course.grading.scores import Result, part_of_cells
-from course.grading.session import CELL_TIMEOUT, Session
+from course.grading.session import Session
 
 _MAX_OUTPUTS = 20
 _MAX_TEXT = 20_000
@@ -226,7 +226,7 @@ def grade_submission(source_dir, submission_dir, student, *, sandboxed=True, tim
         if student_nb is None:
             result.incidents.append(f"{problem}: its tests score 0")
             student_nb = nbformat.v4.new_notebook()
-        with Session(sandboxed=sandboxed, timeout=CELL_TIMEOUT) as session:
+        with Session(sandboxed=sandboxed) as session:
             verdicts, fb, notes = grade_notebook(source_nb, student_nb, session, deadline)
         result.incidents.extend(f"{src.name}: {n}" for n in notes)
         result.scores[src.stem] = {
@@ -243,9 +243,11 @@ def grade_submission(source_dir, submission_dir, student, *, sandboxed=True, tim
         keep.mkdir(parents=True, exist_ok=True)
         for name, fb in feedback_nbs.items():
             nbformat.write(fb, keep / name)
-        ts = submission_dir / "timestamp.txt"
-        if ts.exists():
-            (keep / "timestamp.txt").write_text(ts.read_text()[:100])
+        # nbgrader's own files of a submission: release_feedback needs the secret
+        for name in ("timestamp.txt", "submission_secret.txt"):
+            f = submission_dir / name
+            if f.is_file():
+                (keep / name).write_text(f.read_text()[:1000])
     return result
 
 
