@@ -50,7 +50,7 @@ install-torch = if [ -z "$(strip $(TORCH_INDEX))" ]; then \
 
 .PHONY: venv book book-self-study notebooks exercises check-exercises grade autograde bench \
         release test-release test-colab pdf pdf-deps test-pdf \
-        test test-fast test-hub hub-deps lint lock clean browser-deps check-debian-python
+        test test-fast test-hub hub-deps lint lock clean browser-deps sandbox-deps check-debian-python
 
 $(STAMP): requirements.txt pyproject.toml
 	@$(call check-python,$(PYTHON),venv)
@@ -139,12 +139,17 @@ browser-deps:
 	@command -v chromium >/dev/null && command -v chromedriver >/dev/null || \
 	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null)
 
+# Debian's bubblewrap: every grading kernel runs in its sandbox (installed only when missing).
+sandbox-deps:
+	@command -v bwrap >/dev/null || \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq bubblewrap >/dev/null)
+
 lint: $(STAMP) notebooks
 	$(BIN)/ruff check .
 	$(BIN)/ruff check notebooks
 	$(BIN)/ruff format --check src tests
 
-test: $(STAMP) browser-deps pdf-deps lint book
+test: $(STAMP) browser-deps pdf-deps sandbox-deps lint book
 	OMP_NUM_THREADS=1 BNLAB_TEST_PDF=1 $(BIN)/python -m pytest -n 2 --dist loadfile
 
 # A class round with Linux users on one machine and through a real JupyterHub (tests/test_hub.py,
