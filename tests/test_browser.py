@@ -200,7 +200,9 @@ return {
       && pre.innerText.trim().split("\\n").length > arguments[0])
     .map((pre) => pre.innerText.trim().slice(0, 60)),
   bibliography: Array.from(article.querySelectorAll('[role="doc-biblioentry"]'))
-    .map((e) => [e.querySelector(".label").textContent.trim(), e.textContent.trim()]),
+    .map((e) => [e.querySelector(".label").textContent.trim(), e.textContent.trim(), e.id]),
+  citations: Array.from(article.querySelectorAll('a[href*="references.html#"]'))
+    .map((a) => [a.textContent.trim(), a.href.split("#")[1]]),
   links: Array.from(article.querySelectorAll("a[href]")).map((a) => a.href.split("#")[0]),
 };
 """
@@ -356,10 +358,25 @@ class TestBackMatter:
     def test_bibliography_is_author_year_and_clean(self, visits):
         entries = visits["pages/references.html"]["bibliography"]
         assert len(entries) >= 10, entries
-        assert not [text for _, text in entries if LATEX_COMMAND.search(text)]
-        assert not [label for label, _ in entries if not AUTHOR_YEAR.match(label)]
-        labels = [label for label, _ in entries]
+        assert not [text for _, text, _ in entries if LATEX_COMMAND.search(text)]
+        assert not [label for label, _, _ in entries if not AUTHOR_YEAR.match(label)]
+        labels = [label for label, _, _ in entries]
         assert len(set(labels)) == len(labels), "two entries share a label"
+
+    def test_citations_read_as_their_entries_labels(self, visits):
+        # "He et al., 2016" in the text must say which of the two 2016 entries it means
+        label = {
+            anchor: text.strip("[]")
+            for text, _, anchor in visits["pages/references.html"]["bibliography"]
+        }
+        cited = [
+            (page, text, anchor)
+            for page, r in visits.items()
+            for text, anchor in r["citations"]
+            if anchor in label
+        ]
+        assert len(cited) >= 20, "hardly any citation found"
+        assert not [(page, text, label[a]) for page, text, a in cited if text != label[a]]
 
     def test_exercises_page_lists_every_exercise(self, visits, server):
         # the expectation comes from the release on disk, not from the generated pages
