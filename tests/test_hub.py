@@ -49,7 +49,8 @@ STUDENTS = ("alice", "bob")
 USERS = (INSTRUCTOR, *STUDENTS)
 MARK = "bnlab class-round test user"  # GECOS of the users this test made (and may delete)
 PYTHON = "/usr/bin/python3"  # Debian's, as the admin page uses it
-EXPECTED = {"alice": 15.0, "bob": 6.0}  # complete solutions; parts A (3) and D (3) only
+POINTS = 15.0  # problem set 3
+EXPECTED = {"alice": POINTS, "bob": 6.0}  # complete solutions; parts A (3) and D (3) only
 GUIDE = REPO_ROOT / "pages" / "instructor_guide.md"
 ROLES = {"# the instructor": "instructor", "# each student": "student"}  # a block's first line
 LOCK = Path(tempfile.gettempdir()) / "bnlab-test-hub.lock"
@@ -471,7 +472,9 @@ def test_hub_round_through_the_servers_nbgrader_api(machine):
             m.instructor(line)
         # the instructor's Formgrader opens the course (load_subconfig), not the home folder
         r = hub.server(INSTRUCTOR, "get", "/formgrader/api/assignments")
-        assert [a["name"] for a in r.json()] == [A], r.text[:2000]
+        listed = {a["name"]: a for a in r.json()}
+        assert sorted(listed) == sorted(p.name for p in (m.course / "solutions").iterdir())
+        assert listed[A]["max_score"] == POINTS
         assert not (m.home[INSTRUCTOR] / "gradebook.db").exists()
         r = hub.server("alice", "get", "/assignments", params={"course_id": layout.COURSE_ID})
         assert [a["assignment_id"] for a in r.json()["value"]] == [A]
