@@ -33,7 +33,7 @@ RELEASE = REPO_ROOT / "exercises" / A
 
 #: every student graded in the hostile batch (the honest one is graded before it)
 def _others():
-    return sorted(set(SUBMISSIONS) - {"honest"}) + ["broken_file"]
+    return sorted(set(SUBMISSIONS) - {"honest"}) + ["broken_file", "linked"]
 
 
 def _hidden_lines():
@@ -179,16 +179,16 @@ SUBMISSIONS = {
             "for k in range(3):\n"
             "    pid = os.fork()\n"
             "    if pid == 0:\n"
-            "        block = bytearray(1500 * 2**20)\n"
+            "        block = bytearray(1200 * 2**20)\n"
             "        block[::4096] = b'x' * len(block[::4096])\n"
             "        open(f'/tmp/done{k}', 'w').close()\n"
-            "        time.sleep(3)\n"
+            "        time.sleep(0.5)\n"
             "        os._exit(0)\n"
             "    pids.append(pid)\n"
             "for pid in pids:\n"
             "    os.waitpid(pid, 0)\n"
             "done = [f for f in os.listdir('/tmp') if f.startswith('done')]\n"
-            "print('children that held 1.5 GB:', len(done))",
+            "print('children that held 1.2 GB:', len(done))",
         ),
         FULL,
     ),
@@ -237,7 +237,21 @@ SUBMISSIONS = {
         FULL,
     ),
     "helper_in_own_cell": (lambda: _helper_cell(), FULL),
+    "script_in_markdown": (lambda: _script_markdown(), FULL),
+    "floods_output": (
+        lambda: _with_cells(_answered(), "for _ in range(200):\n    print('x' * 500_000)"),
+        FULL,
+    ),
 }
+
+
+def _script_markdown():
+    """Markdown of the learner's own, with a script: feedback is rendered to HTML that the
+    instructor may open too."""
+    nb = _answered()
+    nb.cells.insert(2, nbformat.v4.new_markdown_cell("<script>alert('pwned')</script>"))
+    nb.cells[0].source += "\n<img src=x onerror=alert('pwned')>"
+    return nb
 
 
 def _rebound_numpy():
@@ -354,7 +368,7 @@ def _submit(course, student, nb_or_text):
 def graded(tmp_path_factory):
     """The class graded: (results by student, course, what was measured before)."""
     tmp = tmp_path_factory.mktemp("trust")
-    os.environ["BNLAB_CELL_TIMEOUT"] = "6"
+    os.environ["BNLAB_CELL_TIMEOUT"] = "10"
     course = CourseDir(runner.write_config(tmp / "course"))
     import shutil
 
@@ -390,6 +404,10 @@ def graded(tmp_path_factory):
                 cell.source = cell.source.replace("{root}", str(course.root))
         _submit(course, student, nb)
     _submit(course, "broken_file", '{"cells": [oops')
+    _submit(course, "linked", _answered("blank"))
+    linked = course.submitted("linked", A) / NB
+    linked.unlink()
+    linked.symlink_to(course.source / A / NB)  # the instructor's own solution
     results = autograde.autograde(A, course.root, students=_others(), workers=2)
     os.environ.pop("BNLAB_CELL_TIMEOUT")
     return {r.student: r for r in results} | {"honest": honest_only[0]}, course, before
@@ -405,6 +423,19 @@ def test_each_submission_gets_exactly_what_it_earned(graded, student):
 def test_a_broken_file_scores_zero_and_says_why(graded):
     r = graded[0]["broken_file"]
     assert r.total == 0 and any("could not be read" in i for i in r.incidents)
+
+
+def test_a_link_to_the_solution_is_not_a_submission(graded):
+    r = graded[0]["linked"]
+    assert r.total == 0 and any("not a regular file" in i for i in r.incidents)
+
+
+def test_feedback_keeps_no_script_and_a_bounded_output(graded):
+    course = graded[1]
+    text = (course.autograded("script_in_markdown", A) / NB).read_text()
+    assert "pwned" not in text
+    flooded = course.autograded("floods_output", A) / NB
+    assert flooded.stat().st_size < 12 * 2**20
 
 
 def test_the_gradebook_changes_only_in_the_graded_students_rows(graded):
@@ -448,9 +479,9 @@ def test_the_kernel_sees_no_solution_and_no_gradebook(graded):
 
 def test_memory_is_bounded_for_the_kernel_and_its_children_together(graded):
     out = (graded[1].autograded("memory_children", A) / NB).read_text()
-    held = int(out.split("children that held 1.5 GB: ")[1][0])
+    held = int(out.split("children that held 1.2 GB: ")[1][0])
     if sandbox.probe() == "cgroup":
-        assert held < 3  # 4.5 GB together is more than the bound (3 GiB)
+        assert held < 3  # 3.6 GB together is more than the bound (3 GiB)
 
 
 def test_no_process_outlives_grading(graded):
@@ -465,7 +496,7 @@ def test_feedback_carries_no_hidden_test(graded):
     results, course, _ = graded
     runner.run_nbgrader(course.root, "generate_feedback", A, timeout=900)
     html = {p.parent.parent.name: p.read_text() for p in (course.root / "feedback").rglob("*.html")}
-    assert set(html) >= set(results) - {"broken_file"}
+    assert set(html) >= set(results) - {"broken_file", "linked"}
     hidden = _hidden_lines()
     for student, text in html.items():
         leaked = [line for line in hidden if line in text]

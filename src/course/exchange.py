@@ -8,10 +8,12 @@ write bits of group and others away once the copy is done.
 """
 
 import os
+import shutil
 import stat
 
 from nbgrader.exchange.default.collect import ExchangeCollect
 from nbgrader.exchange.default.submit import ExchangeSubmit
+from nbgrader.utils import ignore_patterns
 
 _NO_WRITE = ~(stat.S_IWGRP | stat.S_IWOTH)
 
@@ -32,8 +34,36 @@ class Submit(ExchangeSubmit):
 
 
 class Collect(ExchangeCollect):
-    """``nbgrader collect``: the collected copy in submitted/ is writable by its owner only."""
+    """``nbgrader collect``: the collected copy in submitted/ is writable by its owner only, and
+    holds no symbolic link.
 
-    def do_copy(self, src, dest):
-        super().do_copy(src, dest)
+    A student owns their folder in inbound/ and can replace a submitted file by a link to
+    anything the instructor can read (``solutions/``); nbgrader's copy would follow it and
+    collect the instructor's file as the student's. Here links are copied as links, never
+    followed, then deleted from the copy (and logged).
+    """
+
+    def do_copy(self, src, dest, log=None):
+        if os.path.islink(src):
+            raise RuntimeError(f"{src} is a symbolic link: not collected")
+        size = self.get_size(src)
+        if size > 1000 * self.coursedir.max_dir_size:
+            raise RuntimeError(f"{src} holds {size} bytes, more than the course allows")
+        shutil.copytree(
+            src,
+            dest,
+            symlinks=True,
+            ignore=ignore_patterns(
+                exclude=self.coursedir.ignore,
+                include=self.coursedir.include,
+                max_file_size=self.coursedir.max_file_size,
+                log=self.log,
+            ),
+        )
+        for folder, dirs, files in os.walk(dest):
+            for name in dirs + files:
+                path = os.path.join(folder, name)
+                if os.path.islink(path):
+                    self.log.warning("%s is a symbolic link: left out of the collected copy", path)
+                    os.unlink(path)
         remove_group_other_write(dest)

@@ -21,6 +21,7 @@ line. It is written with nbgrader's metadata, so ``nbgrader generate_feedback`` 
 """
 
 import copy
+import re
 import time
 from pathlib import Path
 
@@ -33,6 +34,13 @@ from course.grading.session import Session
 
 _MAX_OUTPUTS = 20
 _MAX_TEXT = 20_000
+_MAX_FEEDBACK_OUTPUTS = 8 * 2**20  # bytes of the learner's outputs kept in one feedback notebook
+MAX_NOTEBOOK = 50 * 2**20  # bytes: a larger submitted notebook is not read
+#: what nbgrader's own files of a submission may hold (anything else is not copied on)
+_NBGRADER_FILES = {
+    "timestamp.txt": re.compile(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d(\.\d+)?( ?[A-Z]{1,5})?"),
+    "submission_secret.txt": re.compile(r"[0-9a-fA-F]{16,256}"),
+}
 
 
 def _kind(cell):
@@ -70,7 +78,17 @@ def plan(source_nb, student_nb):
         if k is None and t.get("id") in by_id and _kind(s_cells[by_id[t["id"]]]) == "provided":
             k = by_id[t["id"]]
         if t.get("cell_type") != "code":
-            steps.append(_Step("markdown", t.get("source", ""), t_cell=t))
+            # feedback shows the course's text, never the learner's markdown (it is rendered
+            # to HTML that the instructor may open too)
+            s = (
+                s_cells[k]
+                if k is not None
+                else s_cells[by_id[t["id"]]]
+                if t.get("id") in by_id
+                else None
+            )
+            if s is not None and s.cell_type == "markdown":
+                steps.append(_Step("markdown", s.source, t_cell=t))
             continue
         if k is not None and k in seen:
             if _kind(s_cells[k]) == "test":
@@ -122,7 +140,7 @@ def grade_notebook(source_nb, student_nb, session, deadline=None):
     steps, notes = plan(source_nb, student_nb)
     base = judge.prelude(source_nb)
     session.deadline = deadline
-    verdicts, cells = {}, []
+    verdicts, cells, budget = {}, [], [_MAX_FEEDBACK_OUTPUTS]
     for n, step in enumerate(steps):
         if step.kind == "markdown":
             cells.append(nbformat.v4.new_markdown_cell(step.source))
@@ -139,7 +157,7 @@ def grade_notebook(source_nb, student_nb, session, deadline=None):
         outputs, error = ([], None)
         if step.source.strip():
             outputs, error = session.run(step.source, label=label)
-        cells.append(_code_cell(step, outputs, error))
+        cells.append(_code_cell(step, outputs, error, budget))
     fb = nbformat.v4.new_notebook(metadata=copy.deepcopy(source_nb.metadata), cells=cells)
     return verdicts, fb, notes + session.incidents
 
@@ -151,11 +169,20 @@ def _label(step, n):
     return f"cell {n + 1} (your own)"
 
 
-def _code_cell(step, outputs, error):
+def _code_cell(step, outputs, error, budget):
     cell = nbformat.v4.new_code_cell(step.source)
     if step.s_cell is not None and step.s_cell.metadata.get("nbgrader"):
         cell.metadata["nbgrader"] = copy.deepcopy(step.s_cell.metadata["nbgrader"])
-    cell.outputs = [nbformat.from_dict(o) for o in _clean(outputs)]
+    kept = []
+    for o in _clean(outputs):
+        size = len(str(o))
+        if size > budget[0]:
+            kept.append({"output_type": "stream", "name": "stdout",
+                         "text": "(more output than feedback keeps)\n"})  # fmt: skip
+            break
+        budget[0] -= size
+        kept.append(o)
+    cell.outputs = [nbformat.from_dict(o) for o in kept]
     if error:
         ename, evalue = str(error.get("ename", "Error"))[:200], str(error.get("evalue", ""))
         cell.outputs.append(
@@ -202,6 +229,20 @@ def _test_cell(s_cell, visible, verdict):
     return cell
 
 
+def _read_submitted(path):
+    """``(notebook, None)``, or ``(None, why not)`` for a missing, linked, huge or broken file."""
+    if not path.exists() and not path.is_symlink():
+        return None, f"{path.name} was not submitted"
+    if path.is_symlink() or not path.is_file():
+        return None, f"{path.name} is not a regular file"
+    if path.stat().st_size > MAX_NOTEBOOK:
+        return None, f"{path.name} is larger than {MAX_NOTEBOOK // 2**20} MB"
+    try:
+        return nbformat.read(path, 4), None
+    except Exception as exc:  # noqa: BLE001 - a broken file is the learner's
+        return None, f"{path.name} could not be read ({type(exc).__name__})"
+
+
 def grade_submission(source_dir, submission_dir, student, *, sandboxed=True, timeout=1800,
                      keep=None):  # fmt: skip
     """Grade `student`'s notebooks in `submission_dir` against the assignment `source_dir`.
@@ -217,12 +258,7 @@ def grade_submission(source_dir, submission_dir, student, *, sandboxed=True, tim
         source_nb = nbformat.read(src, 4)
         result.parts[src.stem] = part_of_cells(source_nb)
         tests = [c for c in source_nb.cells if _kind(c) == "test"]
-        try:
-            student_nb = nbformat.read(submission_dir / src.name, 4)
-        except FileNotFoundError:
-            student_nb, problem = None, f"{src.name} was not submitted"
-        except Exception as exc:  # noqa: BLE001 - a broken file is the learner's
-            student_nb, problem = None, f"{src.name} could not be read ({type(exc).__name__})"
+        student_nb, problem = _read_submitted(submission_dir / src.name)
         if student_nb is None:
             result.incidents.append(f"{problem}: its tests score 0")
             student_nb = nbformat.v4.new_notebook()
@@ -243,11 +279,14 @@ def grade_submission(source_dir, submission_dir, student, *, sandboxed=True, tim
         keep.mkdir(parents=True, exist_ok=True)
         for name, fb in feedback_nbs.items():
             nbformat.write(fb, keep / name)
-        # nbgrader's own files of a submission: release_feedback needs the secret
-        for name in ("timestamp.txt", "submission_secret.txt"):
+        # nbgrader's own files of a submission (release_feedback needs the secret), only if
+        # they are what nbgrader writes: never a link, never anything else passed on
+        for name, pattern in _NBGRADER_FILES.items():
             f = submission_dir / name
-            if f.is_file():
-                (keep / name).write_text(f.read_text()[:1000])
+            if f.is_file() and not f.is_symlink() and f.stat().st_size < 1000:
+                text = f.read_text(errors="replace").strip()
+                if pattern.fullmatch(text):
+                    (keep / name).write_text(text)
     return result
 
 

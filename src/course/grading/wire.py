@@ -21,7 +21,7 @@ import struct
 import numpy as np
 
 #: the largest message either side accepts (bytes)
-MAX_MESSAGE = 256 * 2**20
+MAX_MESSAGE = 64 * 2**20
 MAX_DEPTH = 20
 
 #: sympy classes an expression may be built from (constructed by name, never evaluated)
