@@ -24,6 +24,8 @@ CELL_TIMEOUT = 60.0
 def cell_timeout():
     """Seconds a cell or a call may run: BNLAB_CELL_TIMEOUT, read when a kernel starts."""
     return float(os.environ.get("BNLAB_CELL_TIMEOUT", CELL_TIMEOUT))
+
+
 START_TIMEOUT = 120.0
 
 
