@@ -96,9 +96,15 @@ def command(argv, limits=None):
     for name in ETC_FILES:
         if (Path("/etc") / name).exists():
             cmd += ["--ro-bind", f"/etc/{name}", f"/etc/{name}"]
+    # the writable folders first: an environment below /tmp is bound on top of the new /tmp
+    cmd += [
+        "--size", str(limits.disk), "--perms", "1777", "--tmpfs", "/tmp",
+        "--perms", "0755", "--dir", str(Path(WORKDIR).parent),
+        "--size", str(limits.disk), "--perms", "0777", "--tmpfs", WORKDIR,
+    ]  # fmt: skip
     fds, roots = [], _readable_roots()
     # bubblewrap run by root would create the folders above a bind mode 0700 (root only)
-    parents = sorted({a for r in [*roots, Path(WORKDIR)] for a in r.parents if a != Path("/")})
+    parents = {a for r in roots for a in r.parents if a not in (Path("/"), Path("/tmp"))}
     for folder in sorted(parents, key=lambda p: len(p.parts)):
         cmd += ["--perms", "0755", "--dir", str(folder)]
     for root in roots:
@@ -108,8 +114,6 @@ def command(argv, limits=None):
     cmd += [
         "--proc", "/proc",
         "--dev", "/dev",
-        "--size", str(limits.disk), "--perms", "1777", "--tmpfs", "/tmp",
-        "--size", str(limits.disk), "--perms", "0777", "--tmpfs", WORKDIR,
         "--chdir", WORKDIR,
         *_namespaces(),
         "--die-with-parent",
