@@ -131,6 +131,17 @@ class TestWire:
         assert self._round_trip(object()) == ("handle", 7, "object")
         assert self._round_trip(lambda x: x) == ("handle", 7, "function")
 
+    def test_a_handle_is_no_answer(self):
+        """What the kernel could not send is neither true, equal, ordered nor sized."""
+        from course.grading import wire
+
+        handle = wire.Remote(None, 1, "Liar")
+        for probe in (bool, len, lambda h: h == h, lambda h: h != 0, lambda h: h < 1):
+            with pytest.raises(TypeError, match="not a number, string or array"):
+                probe(handle)
+        with pytest.raises(AssertionError, match="must be numeric|not array-like"):
+            referee.agree(lambda x: handle, "bnlab.moments.var", [(np.ones((2, 1)),)])
+
     def test_sympy_expressions_are_rebuilt_from_allowed_classes(self):
         import sympy as sp
 

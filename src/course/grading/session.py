@@ -121,7 +121,7 @@ class Session:
         def read():
             try:
                 box["msg"] = wire.receive(self.proc.stdout)
-            except (wire.WireError, ValueError, OSError) as exc:
+            except Exception as exc:  # noqa: BLE001 - any malformed answer (a JSON bomb too)
                 box["error"] = exc
 
         reader = threading.Thread(target=read, daemon=True)

@@ -168,6 +168,16 @@ class Remote:
     def __repr__(self):
         return f"<{self.type_name} object in the submission's kernel>"
 
+    # a handle is no answer: it is neither true nor false, equal to nothing, and has no order,
+    # so no test can pass because the submission returned something it cannot send
+    def _refuse(self, *args):
+        raise TypeError(
+            f"the submission returned a {self.type_name}, which is not a number, string or array"
+        )
+
+    __bool__ = __eq__ = __ne__ = __lt__ = __le__ = __gt__ = __ge__ = __len__ = _refuse
+    __hash__ = None
+
 
 # ------------------------------------------------------------------------ sympy expressions
 
@@ -206,6 +216,8 @@ def _sympy_build(tree, depth):
     if depth > MAX_DEPTH * 5 or type(tree) is not list or not tree or tree[0] not in SYMPY_CLASSES:
         raise WireError("malformed sympy expression")
     name, args = tree[0], tree[1:]
+    if any(isinstance(a, str) and len(a) > 200 for a in args):
+        raise WireError("sympy expression with an oversized name or number")
     if name == "Symbol":
         flags = {str(k): bool(v) for k, v in dict(args[1]).items()}
         return sympy.Symbol(str(args[0]), **flags)
