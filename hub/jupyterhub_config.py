@@ -6,6 +6,7 @@
 #
 # Settings read from the environment (the systemd unit of the admin page sets them):
 #   BNLAB_INSTRUCTORS  comma-separated Linux users who are hub admins and get Formgrader
+#   BNLAB_CLASS_GROUP  the Linux group whose members may log in     (default class)
 #   BNLAB_ENV          the shared environment                       (default /opt/bnlab)
 #   BNLAB_HUB_STATE    folder of the hub's database and cookie secret (default /srv/jupyterhub)
 #   BNLAB_HUB_PORT     the public port on 127.0.0.1; the proxy's API and the hub take the next two
@@ -17,6 +18,7 @@ env = os.environ.get("BNLAB_ENV", "/opt/bnlab")
 state = os.environ.get("BNLAB_HUB_STATE", "/srv/jupyterhub")
 port = int(os.environ.get("BNLAB_HUB_PORT", "8000"))
 instructors = {u for u in os.environ.get("BNLAB_INSTRUCTORS", "").split(",") if u}
+group = os.environ.get("BNLAB_CLASS_GROUP", "class")
 
 c.JupyterHub.bind_url = f"http://127.0.0.1:{port}"
 c.ConfigurableHTTPProxy.api_url = f"http://127.0.0.1:{port + 1}"
@@ -27,8 +29,8 @@ c.JupyterHub.pid_file = f"{state}/jupyterhub.pid"
 
 c.JupyterHub.authenticator_class = "pam"
 c.Authenticator.admin_users = instructors
-# anyone with a Linux account may log in; list the class instead with c.Authenticator.allowed_users
-c.Authenticator.allow_all = True
+# the class and the instructors log in; root and the machine's other accounts do not
+c.PAMAuthenticator.allowed_groups = {group}
 
 c.JupyterHub.spawner_class = "localprocess"
 c.Spawner.ip = "127.0.0.1"

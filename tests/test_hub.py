@@ -16,7 +16,8 @@ Both assert the scores and what a student cannot do to the course, the exchange 
 student. The machine is set up with the shipped scripts (``hub/make-env.sh``,
 ``hub/setup-exchange.sh``) in a throwaway folder, never in ``/opt`` or ``/etc``. It needs root
 (it creates and at the end deletes the users), Debian's Python 3.11 and npm; ``make test-hub``
-runs it (about 5 minutes), anything else skips it with the reason.
+runs it (4 to 8 minutes, most of it building the two environments; too long for `make test`),
+anything else skips it with the reason.
 """
 
 import contextlib
@@ -47,6 +48,7 @@ A, NB = "ps3_bn_forward", "bn_forward.ipynb"
 INSTRUCTOR = "bnl-instructor"
 STUDENTS = ("alice", "bob")
 USERS = (INSTRUCTOR, *STUDENTS)
+GROUP = "bnl-class"  # the hub's BNLAB_CLASS_GROUP
 MARK = "bnlab class-round test user"  # GECOS of the users this test made (and may delete)
 PYTHON = "/usr/bin/python3"  # Debian's, as the admin page uses it
 POINTS = 15.0  # problem set 3
@@ -61,9 +63,11 @@ def _why_not():
         return "the class round with Linux users runs in `make test-hub` (BNLAB_TEST_HUB=1)"
     if os.geteuid() != 0:
         return "needs root: it creates and deletes the Linux users " + ", ".join(USERS)
-    for tool in ("useradd", "userdel", "runuser", "npm", "make", "git", PYTHON):
+    for tool in ("useradd", "userdel", "groupadd", "gpasswd", "runuser", "npm", "make", "git"):
         if not shutil.which(tool):
             return f"{tool} not found"
+    if not Path(PYTHON).is_file():
+        return f"{PYTHON} not found: the shared environment is built with Debian's Python"
     for user in USERS:
         with contextlib.suppress(KeyError):
             if pwd.getpwnam(user).pw_gecos != MARK:
@@ -186,6 +190,7 @@ def _delete_users():
                 with contextlib.suppress(ProcessLookupError):
                     os.kill(pid, signal.SIGKILL)
             subprocess.run(["userdel", "-r", user], capture_output=True)
+    subprocess.run(["groupdel", GROUP], capture_output=True)
 
 
 @pytest.fixture(scope="module")
@@ -199,8 +204,11 @@ def machine():
         base.chmod(0o755)
         try:
             _delete_users()  # left over by an interrupted run
+            subprocess.run(["groupadd", GROUP], check=True)
             for user in USERS:
-                subprocess.run(["useradd", "-m", "-s", "/bin/bash", "-c", MARK, user], check=True)
+                groups = ["-G", GROUP] if user in STUDENTS else []
+                subprocess.run(["useradd", "-m", "-s", "/bin/bash", "-c", MARK, *groups, user],
+                               check=True)  # fmt: skip
             m = Machine(base)
             subprocess.run(
                 [REPO_ROOT / "hub" / "make-env.sh", m.env],
@@ -374,6 +382,7 @@ class Hub:
             "BNLAB_HUB_STATE": str(self.dir),
             "BNLAB_HUB_PORT": str(self.port),
             "BNLAB_INSTRUCTORS": INSTRUCTOR,
+            "BNLAB_CLASS_GROUP": GROUP,
         }
         self.log = open(self.dir / "jupyterhub.log", "w")
         self.process = subprocess.Popen(
@@ -462,7 +471,11 @@ def test_hub_round_through_the_servers_nbgrader_api(machine):
         password = secrets.token_urlsafe(12)
         subprocess.run(["chpasswd"], input=f"alice:{password}", text=True, check=True)
         assert hub.login("alice", "not-" + password) == 403
-        assert hub.login("alice", password) == 302  # PAM
+        assert hub.login("alice", password) == 302  # PAM, a member of the class group
+        subprocess.run(["gpasswd", "-d", "bob", GROUP], check=True, capture_output=True)
+        subprocess.run(["chpasswd"], input=f"bob:{password}", text=True, check=True)
+        assert hub.login("bob", password) == 403  # not in the group: refused
+        subprocess.run(["gpasswd", "-a", "bob", GROUP], check=True, capture_output=True)
         hub.start_servers()
         formgrader = {u: hub.server(u, "get", "/formgrader").status_code for u in USERS}
         assert formgrader == {INSTRUCTOR: 200, "alice": 404, "bob": 404}
