@@ -209,6 +209,7 @@ def machine():
                 groups = ["-G", GROUP] if user in STUDENTS else []
                 subprocess.run(["useradd", "-m", "-s", "/bin/bash", "-c", MARK, *groups, user],
                                check=True)  # fmt: skip
+                Path(pwd.getpwnam(user).pw_dir).chmod(0o700)  # as Debian's adduser makes it
             m = Machine(base)
             subprocess.run(
                 [REPO_ROOT / "hub" / "make-env.sh", m.env],
@@ -270,6 +271,7 @@ def assert_students_kept_apart(m):
         "bob",
         {
             "read the course": f"os.listdir({str(m.course)!r})",
+            "read alice's home": f"os.listdir({str(m.home['alice'])!r})",
             "read solutions": f"open({str(m.course / 'solutions' / A / NB)!r}).read()",
             "list inbound": f"os.listdir({str(inbound)!r})",
             "rename the course folder": f"os.rename({str(m.exchange / course_id)!r}, "
@@ -282,6 +284,7 @@ def assert_students_kept_apart(m):
     )
     assert got == {
         "read the course": "PermissionError",
+        "read alice's home": "PermissionError",
         "read solutions": "PermissionError",
         "list inbound": "PermissionError",
         "rename the course folder": "PermissionError",
