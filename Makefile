@@ -153,12 +153,12 @@ test: $(STAMP) browser-deps pdf-deps sandbox-deps lint book
 	OMP_NUM_THREADS=1 BNLAB_TEST_PDF=1 $(BIN)/python -m pytest -n 2 --dist loadfile
 
 # A class round with Linux users on one machine and through a real JupyterHub (tests/test_hub.py,
-# 4 to 8 minutes on 2 cores): it needs root and npm, and prints why it skips elsewhere.
+# 4 to 8 minutes on 2 cores): it needs root, npm and bubblewrap; elsewhere it says why it skips.
 hub-deps:
 	@command -v npm >/dev/null || [ "$$(id -u)" != 0 ] || \
 	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq npm >/dev/null)
 
-test-hub: $(STAMP) hub-deps
+test-hub: $(STAMP) hub-deps sandbox-deps
 	OMP_NUM_THREADS=1 BNLAB_TEST_HUB=1 $(BIN)/python -m pytest tests/test_hub.py -rs
 
 test-fast: $(STAMP)
