@@ -394,9 +394,11 @@ def test_instructor_round_end_to_end(tmp_path, monkeypatch):
     for s, total in EXPECTED.items():
         assert results[s].total == total, (s, results[s].scores, results[s].incidents)
     graded = (root / "autograded" / "mallory" / A / NB).read_text()
-    # the 3 GiB allocation hits the sandbox's bound, the endless loop its time limit; the
+    # the 3 GiB allocation hits the sandbox's bound (on a loaded machine the kernel may thrash
+    # at the bound past the cell's time limit first), the endless loop its time limit; the
     # kernel is restarted without those cells and the rest of her notebook is graded
-    assert "ran out of memory" in graded or "MemoryError" in graded
+    stopped = ("ran out of memory", "MemoryError")
+    assert any(s in graded for s in stopped) or graded.count("no answer within") >= 2
     assert "no answer within" in graded
     assert "no such table" in graded or "unable to open database" in graded  # no gradebook
 
