@@ -17,7 +17,7 @@ import nbformat
 import numpy as np
 import pytest
 
-from course.grading import autograde, feedback, referee, release, runner, scan, scores, tripwire
+from course.grading import autograde, exercises, feedback, referee, runner, scan, scores, tripwire
 from course.layout import REPO_ROOT
 
 SOLUTIONS = REPO_ROOT / "solutions"
@@ -218,11 +218,11 @@ class TestFeedbackAndLeaks:
     def test_leak_detected(self):
         src = nbformat.read(SOLUTIONS / "ps3_bn_forward" / "bn_forward.ipynb", 4)
         ex = nbformat.read(EXERCISES / "ps3_bn_forward" / "bn_forward.ipynb", 4)
-        assert release.leaks(ex, src) == []
+        assert exercises.leaks(ex, src) == []
         leaked = copy.deepcopy(ex)
         cell = next(c for c in leaked.cells if c.get("id") == "mean_square")
         cell.source = cell.source.replace("raise NotImplementedError()", "return var / (var + eps)")
-        assert any("protected line" in m for m in release.leaks(leaked, src))
+        assert any("protected line" in m for m in exercises.leaks(leaked, src))
 
     def test_scan_flags_tampering_not_honest_answers(self, tmp_path):
         nb = nbformat.read(SOLUTIONS / "ps1_moments" / "moments.ipynb", 4)
@@ -255,7 +255,7 @@ def nbgrader(root, *args, check=True):
 
 @pytest.mark.grading
 def test_exercises_are_generated_and_leak_nothing():
-    assert release.check() == []
+    assert exercises.check() == []
 
 
 @pytest.mark.grading

@@ -11,7 +11,7 @@ Trusted side (the grader's process):
 - `course.grading.sandbox`    bubblewrap, cgroups and resource limits around the kernel
 - `course.grading.wire`       the channel's framing and plain values (both sides)
 - `course.grading.runner`, `config`  nbgrader as a subprocess, the course's nbgrader settings
-- `course.grading.release`    generate exercises/, check it for drift and leaks
+- `course.grading.exercises`  generate exercises/, check it for drift and leaks
 - `course.grading.scores`, `feedback`, `scan`, `tripwire`  scores, feedback scrubbing, a static
   tamper scan for the instructor's review, a byte snapshot for unsandboxed grading
 

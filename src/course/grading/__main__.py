@@ -18,7 +18,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from course.grading import autograde, release, sandbox, scan, submission
+from course.grading import autograde, exercises, sandbox, scan, submission
 from course.layout import REPO_ROOT, CourseDir
 
 
@@ -81,9 +81,9 @@ NO_SANDBOX = (
 
 def _run(args):
     if args.command == "generate":
-        print(f"generated {release.generate()}")
+        print(f"generated {exercises.generate()}")
     elif args.command == "check":
-        problems = release.check()
+        problems = exercises.check()
         for p in problems:
             print(p)
         print("exercises/ is up to date and leaks nothing" if not problems else "")
