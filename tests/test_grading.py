@@ -9,6 +9,7 @@ malicious). tests/test_grading_trust.py attacks the grader class by class.
 
 import copy
 import csv
+import os
 import sqlite3
 import subprocess
 import sys
@@ -177,6 +178,22 @@ class TestWire:
 
         with pytest.raises(wire.WireError, match="larger than"):
             wire.receive(io.BytesIO(struct.pack(">I", wire.MAX_MESSAGE + 1) + b"{}"))
+
+
+def test_the_grader_refuses_to_run_without_bnlab(tmp_path):
+    """A grading Python without the reference package says so and how to fix it, instead of
+    grading every answer wrong (issue 15: the hub's Python without bnlab gave 6/15)."""
+    fake = tmp_path / "bnlab"
+    fake.mkdir()
+    (fake / "__init__.py").write_text("raise ImportError('bnlab is not installed here')\n")
+    env = {**os.environ, "PYTHONPATH": str(tmp_path)}
+    proc = subprocess.run(
+        [sys.executable, "-m", "course.grading", "check-sandbox"],
+        capture_output=True, text=True, env=env, cwd=tmp_path,
+    )  # fmt: skip
+    assert proc.returncode == 1
+    assert "grading refused" in proc.stderr and "cannot import bnlab" in proc.stderr
+    assert "make venv" in proc.stderr
 
 
 class TestExpectChoice:

@@ -18,8 +18,17 @@ import argparse
 import sys
 from pathlib import Path
 
-from course.grading import autograde, exercises, sandbox, scan, submission
-from course.layout import REPO_ROOT, CourseDir
+try:
+    import bnlab  # noqa: F401 - the references; the grader must have it before anything runs
+except ImportError:
+    sys.exit(
+        f"grading refused: {sys.executable} cannot import bnlab, the package every hidden test "
+        "compares with. Run the grader with the course's environment (make venv, then "
+        ".venv/bin/python -m course.grading ...), or install it: pip install -e /path/to/course"
+    )
+
+from course.grading import autograde, exercises, sandbox, scan, submission  # noqa: E402
+from course.layout import REPO_ROOT, CourseDir  # noqa: E402
 
 
 def _print_result(result, out=sys.stdout):
