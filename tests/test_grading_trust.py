@@ -33,7 +33,7 @@ RELEASE = REPO_ROOT / "exercises" / A
 
 #: every student graded in the hostile batch (the honest one is graded before it)
 def _others():
-    return sorted(set(SUBMISSIONS) - {"honest"}) + ["broken_file", "linked"]
+    return sorted(set(SUBMISSIONS) - {"honest"}) + ["broken_file", "linked", "renamed_file"]
 
 
 def _hidden_lines():
@@ -115,6 +115,19 @@ for top in ("/", {root!r}, {repo!r}):
 print("found", len(found), found[:3])
 for path in found:
     exec(compile(open(path).read(), path, "exec"))  # (never reached: nothing is found)
+"""
+
+FORGER = """
+import json, os, struct
+frame = json.dumps({"outputs": [], "value": 91 / 6, "missing": False}).encode()
+frame = struct.pack(">I", len(frame)) + frame
+for fd in range(3, 64):
+    try:
+        if os.readlink(f"/proc/self/fd/{fd}").startswith("pipe:"):
+            for _ in range(50):
+                os.write(fd, frame)
+    except OSError:
+        pass
 """
 
 SUBMISSIONS = {
@@ -238,11 +251,35 @@ SUBMISSIONS = {
     ),
     "helper_in_own_cell": (lambda: _helper_cell(), FULL),
     "script_in_markdown": (lambda: _script_markdown(), FULL),
+    "forged_channel": (lambda: _with_cells(_answered("blank"), FORGER), 0.0),
+    "matplotlib_magic": (lambda: _matplotlib_magic(), FULL),
+    "metadata_stripped": (lambda: _stripped(), FULL),
     "floods_output": (
         lambda: _with_cells(_answered(), "for _ in range(200):\n    print('x' * 500_000)"),
         FULL,
     ),
 }
+
+
+def _matplotlib_magic():
+    """Answer cells that start with `%matplotlib inline` and draw, as notebooks often do."""
+    nb = _answered()
+    cell = nb.cells[_cell_index(nb, "expectation")]
+    cell.source = (
+        "%matplotlib inline\nimport matplotlib.pyplot as plt\nplt.plot([1, 2])\nplt.show()\n"
+        + cell.source
+    )
+    return nb
+
+
+def _stripped():
+    """Saved by a tool that keeps neither nbgrader's metadata nor cell ids (nbformat 4.4)."""
+    nb = _answered()
+    for cell in nb.cells:
+        cell.metadata = {}
+        cell.pop("id", None)
+    nb.nbformat_minor = 4
+    return nb
 
 
 def _script_markdown():
@@ -404,6 +441,9 @@ def graded(tmp_path_factory):
                 cell.source = cell.source.replace("{root}", str(course.root))
         _submit(course, student, nb)
     _submit(course, "broken_file", '{"cells": [oops')
+    _submit(course, "renamed_file", _answered())
+    renamed = course.submitted("renamed_file", A)
+    (renamed / NB).rename(renamed / "moments (1).ipynb")
     _submit(course, "linked", _answered("blank"))
     linked = course.submitted("linked", A) / NB
     linked.unlink()
@@ -423,6 +463,11 @@ def test_each_submission_gets_exactly_what_it_earned(graded, student):
 def test_a_broken_file_scores_zero_and_says_why(graded):
     r = graded[0]["broken_file"]
     assert r.total == 0 and any("could not be read" in i for i in r.incidents)
+
+
+def test_a_notebook_saved_under_another_name_is_graded(graded):
+    r = graded[0]["renamed_file"]
+    assert r.total == FULL and any("graded moments (1).ipynb" in i for i in r.incidents)
 
 
 def test_a_link_to_the_solution_is_not_a_submission(graded):
@@ -497,6 +542,7 @@ def test_feedback_carries_no_hidden_test(graded):
     runner.run_nbgrader(course.root, "generate_feedback", A, timeout=900)
     html = {p.parent.parent.name: p.read_text() for p in (course.root / "feedback").rglob("*.html")}
     assert set(html) >= set(results) - {"broken_file", "linked"}
+    assert "[failed" not in html["matplotlib_magic"]
     hidden = _hidden_lines()
     for student, text in html.items():
         leaked = [line for line in hidden if line in text]

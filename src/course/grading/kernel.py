@@ -34,6 +34,11 @@ def _shell():
 
     shell = InteractiveShell.instance(colors="NoColor")
     shell.display_pub.publish = _publish(shell)
+    # as in a Jupyter kernel: `%matplotlib inline` (or any backend) works, figures are captured
+    # after each cell, and an expression's value is a result, not a printed "Out[n]:"
+    shell.enable_gui = lambda gui=None: None
+    shell.displayhook.write_output_prompt = lambda: None
+    shell.displayhook.write_format_data = lambda *args, **kwargs: None
     return shell
 
 
