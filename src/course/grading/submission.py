@@ -23,6 +23,7 @@ line. It is written with nbgrader's metadata, so ``nbgrader generate_feedback`` 
 import copy
 import re
 import time
+import warnings
 from pathlib import Path
 
 import nbformat
@@ -54,6 +55,13 @@ def _kind(cell):
     return "provided"
 
 
+def _learner_grade_id(cell):
+    """The ``grade_id`` a learner's cell claims, or None: the learner's metadata may be anything."""
+    nbg = cell.get("metadata", {}).get("nbgrader")
+    gid = nbg.get("grade_id") if isinstance(nbg, dict) else None
+    return gid if isinstance(gid, str) else None
+
+
 class _Step:
     def __init__(self, kind, source, s_index=None, s_cell=None, t_cell=None, note=None):
         self.kind, self.source, self.s_index = kind, source, s_index
@@ -73,10 +81,15 @@ def plan(source_nb, student_nb):
             by_id[c["id"]] = k
     steps, seen, notes, test_at = [], set(), [], {}
     for t in student_nb.cells:
-        gid = t.get("metadata", {}).get("nbgrader", {}).get("grade_id")
+        if not isinstance(t.get("source", ""), str) or not isinstance(t.get("metadata", {}), dict):
+            notes.append("a malformed cell (its source is not text) was left out")
+            continue
+        gid = _learner_grade_id(t)
         k = by_gid.get(gid) if gid else None
         if k is None and t.get("id") in by_id and _kind(s_cells[by_id[t["id"]]]) == "provided":
             k = by_id[t["id"]]
+        if t.get("id") is not None and not isinstance(t.get("id"), str):
+            t["id"] = None
         if t.get("cell_type") != "code":
             # feedback shows the course's text, never the learner's markdown (it is rendered
             # to HTML that the instructor may open too)
@@ -250,7 +263,10 @@ def _read_submitted(path):
     if path.stat().st_size > MAX_NOTEBOOK:
         return None, f"{path.name} is larger than {MAX_NOTEBOOK // 2**20} MB"
     try:
-        return nbformat.read(path, 4), None
+        with warnings.catch_warnings():
+            # duplicate cell ids, an old minor version, ...: nbformat mends them and warns
+            warnings.simplefilter("ignore")
+            return nbformat.read(path, 4), None
     except Exception as exc:  # noqa: BLE001 - a broken file is the learner's
         return None, f"{path.name} could not be read ({type(exc).__name__})"
 
