@@ -58,6 +58,28 @@ class TestNotebookStructure:
         assert sum("### BEGIN HIDDEN TESTS" in c.source for c in graded_cells(nb)) >= 4
         assert not any(c.get("outputs") for c in nb.cells if c.cell_type == "code")
 
+    @pytest.mark.parametrize("path", SOURCE_NBS, ids=IDS)
+    def test_tests_read_from_the_kernel_only_what_answer_cells_define(self, path):
+        """A test's free names come from the course's imports (run in the grader) or are names
+        an answer cell defines; never data of a provided cell, which the kernel could change
+        under the test (its inputs must come from the test itself)."""
+        import ast
+
+        from course.grading import judge
+
+        nb = nbformat.read(path, 4)
+        imported, answers = judge.prelude(nb), set()
+        for cell in nb.cells:
+            if cell.cell_type == "code" and cell.metadata.get("nbgrader", {}).get("solution"):
+                for node in ast.walk(ast.parse(cell.source)):
+                    if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store):
+                        answers.add(node.id)
+                    elif isinstance(node, (ast.FunctionDef, ast.ClassDef)):
+                        answers.add(node.name)
+        for cell in graded_cells(nb):
+            outside = set(judge.free_names(cell.source)) - set(imported) - answers
+            assert not outside, (cell.metadata.nbgrader.grade_id, outside)
+
     def test_every_seed_problem_is_an_exercise(self):
         """Worked examples 1-3 and practice problems 1-5 of seed 003 all appear."""
         text = "\n".join(
