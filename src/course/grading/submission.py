@@ -63,9 +63,11 @@ def _learner_grade_id(cell):
 
 
 class _Step:
-    def __init__(self, kind, source, s_index=None, s_cell=None, t_cell=None, note=None):
-        self.kind, self.source, self.s_index = kind, source, s_index
-        self.s_cell, self.t_cell, self.note = s_cell, t_cell, note
+    """One step of the plan: a cell to run (``answer``, ``provided``, ``extra``), a test to
+    judge, or markdown for the feedback; `s_index` and `s_cell` are the course's cell, if any."""
+
+    def __init__(self, kind, source, s_index=None, s_cell=None):
+        self.kind, self.source, self.s_index, self.s_cell = kind, source, s_index, s_cell
 
 
 def plan(source_nb, student_nb):
@@ -93,15 +95,9 @@ def plan(source_nb, student_nb):
         if t.get("cell_type") != "code":
             # feedback shows the course's text, never the learner's markdown (it is rendered
             # to HTML that the instructor may open too)
-            s = (
-                s_cells[k]
-                if k is not None
-                else s_cells[by_id[t["id"]]]
-                if t.get("id") in by_id
-                else None
-            )
-            if s is not None and s.cell_type == "markdown":
-                steps.append(_Step("markdown", s.source, t_cell=t))
+            k_md = k if k is not None else by_id.get(t.get("id"))
+            if k_md is not None and s_cells[k_md].cell_type == "markdown":
+                steps.append(_Step("markdown", s_cells[k_md].source))
             continue
         if k is not None and k in seen:
             if _kind(s_cells[k]) == "test":
@@ -109,7 +105,7 @@ def plan(source_nb, student_nb):
                 continue
             k = None  # a second copy of an answer or provided cell: the learner's own code
         if k is None:
-            steps.append(_Step("extra", t.get("source", ""), t_cell=t))
+            steps.append(_Step("extra", t.get("source", "")))
             continue
         seen.add(k)
         s = s_cells[k]
@@ -119,7 +115,7 @@ def plan(source_nb, student_nb):
             continue
         locked = s.metadata.get("nbgrader", {}).get("locked")
         src = s.source if (kind == "provided" and locked) else t.get("source", "")
-        steps.append(_Step(kind, src, s_index=k, s_cell=s, t_cell=t))
+        steps.append(_Step(kind, src, s_index=k, s_cell=s))
     # course cells the learner deleted, and every test, in the course's order
     for k, s in enumerate(s_cells):
         kind = _kind(s)
