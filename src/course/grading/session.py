@@ -10,8 +10,10 @@ a cell that swallows interrupts or a crash costs only what depended on that cell
 
 import builtins
 import os
+import shutil
 import signal
 import subprocess
+import tempfile
 import threading
 import time
 
@@ -64,7 +66,7 @@ class Session:
         self.sandboxed = sandboxed
         self.timeout = timeout if timeout is not None else cell_timeout()
         self.limits = limits or sandbox.Limits()
-        self.proc = self.cgroup = None
+        self.proc = self.cgroup = self.scratch = None
         self.generation = 0
         self.history = []  # sources of the cells that ran, in order, for a replay
         self.incidents = []
@@ -80,9 +82,10 @@ class Session:
             cmd, fds = sandbox.command(argv, self.limits)
             self.cgroup = sandbox.cgroup_or_none(self.limits)
         else:
-            cmd = argv
-            self.cgroup = None
-        env = None if self.sandboxed else _plain_env()
+            # without the sandbox: a private folder for the kernel's cwd and HOME, removed at kill
+            cmd, self.cgroup = argv, None
+            self.scratch = tempfile.mkdtemp(prefix="bn-kernel-")
+        env = None if self.sandboxed else _plain_env(self.scratch)
         try:
             self.proc = subprocess.Popen(
                 cmd,
@@ -91,7 +94,7 @@ class Session:
                 stderr=subprocess.PIPE,
                 pass_fds=fds,
                 env=env,
-                cwd=None if self.sandboxed else _scratch_dir(),
+                cwd=None if self.sandboxed else self.scratch,
                 start_new_session=True,
                 preexec_fn=sandbox.preexec(self.limits, self.cgroup),
             )
@@ -101,7 +104,11 @@ class Session:
         self.generation += 1
         self.drainer = threading.Thread(target=self._drain, args=(self.proc,), daemon=True)
         self.drainer.start()
-        hello = self._receive(START_TIMEOUT, "starting the kernel")
+        try:
+            hello = self._receive(START_TIMEOUT, "starting the kernel")
+        except KernelLost as exc:
+            last = self.stderr_tail.decode(errors="replace").strip().splitlines()[-1:]
+            raise KernelLost(f"{exc}: {last[0][:300]}" if last else str(exc)) from None
         if not hello or not hello.get("ready"):
             raise KernelLost("the kernel did not start")
         for source in list(self.history):
@@ -169,6 +176,9 @@ class Session:
         if self.cgroup is not None:
             self.cgroup.close()
             self.cgroup = None
+        if self.scratch is not None:
+            shutil.rmtree(self.scratch, ignore_errors=True)
+            self.scratch = None
 
     close = kill
 
@@ -252,24 +262,10 @@ class Session:
 
         return wire.Remote(_Stale(), handle, type_name)
 
-    def callable(self, name):
-        """A function of this side that calls the submission's global `name`."""
 
-        def student_function(*args, **kwargs):
-            return self.call(name, args, kwargs)
-
-        student_function.__name__ = student_function.__qualname__ = name
-        return student_function
-
-
-def _plain_env():
+def _plain_env(home):
+    """The environment of an unsandboxed kernel: nothing of the grader's but the basics."""
     keep = ("PATH", "LANG", "LC_ALL", "TZ")
     env = {k: v for k, v in os.environ.items() if k in keep}
-    env.update(MPLBACKEND="Agg", PYTHONDONTWRITEBYTECODE="1", HOME=_scratch_dir())
+    env.update(MPLBACKEND="Agg", PYTHONDONTWRITEBYTECODE="1", HOME=home)
     return env
-
-
-def _scratch_dir():
-    import tempfile
-
-    return tempfile.mkdtemp(prefix="bn-kernel-")
