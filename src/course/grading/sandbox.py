@@ -9,7 +9,8 @@ What the kernel of a submission sees and may do (:func:`command` builds it):
   its notebook's cells over the channel), and a size-bounded ``/tmp``;
 - no network (a network namespace of its own with only loopback), its own PID namespace (no
   process outlives the kernel: when it ends, every process it started is killed), its own IPC
-  and UTS namespaces, a new session (no terminal injection), no nested user namespaces;
+  and UTS namespaces, a new session (no terminal injection); run by an ordinary user, no nested
+  user namespaces either;
 - an unprivileged uid (``nobody``) when grading runs as root;
 - bounds on the memory of the kernel and all its children together and on the number of
   processes (a cgroup, when grading runs as root and cgroups are writable; otherwise an address
