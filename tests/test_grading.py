@@ -165,6 +165,42 @@ class TestWire:
         with pytest.raises(AssertionError, match="must be numeric|not array-like"):
             referee.agree(lambda x: handle, "bnlab.moments.var", [(np.ones((2, 1)),)])
 
+    def test_a_huge_sympy_expression_is_refused_not_computed(self):
+        """Found by a red-team review: sqrt(10**(2*10**8)) hung the whole batch."""
+        from course.grading import wire
+
+        bomb = {"$sympy": ["sqrt", ["Pow", ["Integer", "10"], ["Integer", str(2 * 10**8)]]]}
+        with pytest.raises(wire.WireError, match="integer larger"):
+            wire.decode(bomb, None)
+        deep = ["Symbol", "x", {}]
+        for _ in range(wire.SYMPY_MAX_NODES + 1):
+            deep = ["Add", deep, ["Integer", "1"]]
+        with pytest.raises(wire.WireError):
+            wire.decode({"$sympy": deep}, None)
+
+    def test_lone_surrogates_from_a_kernel_become_encodable(self):
+        import io
+        import struct
+
+        from course.grading import wire
+
+        body = b'{"text": "\\ud800"}'
+        msg = wire.receive(io.BytesIO(struct.pack(">I", len(body)) + body))
+        assert msg["text"].encode("utf-8") == b"?"
+
+    def test_a_learners_subclass_of_the_expected_exception_counts(self):
+        from course.grading.session import raised
+
+        exc = raised("ProbabilityError", "bad probs", ["ValueError", "Exception"])
+        assert isinstance(exc, ValueError)
+        ok = referee.agree  # the reference refuses probabilities that do not sum to 1
+
+        def student(v, p):
+            raise exc
+
+        ok(student, "course.grading.references.expectation", [(np.ones(2), np.ones(2))])
+        assert type(raised("Oops\n[passed]", "x")).__name__ == "Exception"
+
     def test_sympy_expressions_are_rebuilt_from_allowed_classes(self):
         import sympy as sp
 

@@ -12,6 +12,7 @@ each kernel is sandboxed: it sees no other submission, no gradebook and no cours
 is refused without the sandbox.
 """
 
+import logging
 import warnings
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -19,6 +20,7 @@ from pathlib import Path
 import bnlab
 from course.grading import PACKAGE_DIR, sandbox
 from course.grading.runner import run_nbgrader
+from course.grading.scores import Result
 from course.grading.submission import grade_submission
 from course.grading.tripwire import Tripwire
 from course.layout import REPO_ROOT, CourseDir
@@ -103,14 +105,22 @@ def autograde(name, root=REPO_ROOT, *, students=None, timeout=1800, workers=1, s
 
     def grade(student):
         wire = None if sandboxed else Tripwire(_trusted_paths(root, name))
-        result = grade_submission(
-            source_dir,
-            course.submitted(student, name),
-            student,
-            sandboxed=sandboxed,
-            timeout=timeout,
-            keep=course.autograded(student, name),
-        )
+        try:
+            result = grade_submission(
+                source_dir,
+                course.submitted(student, name),
+                student,
+                sandboxed=sandboxed,
+                timeout=timeout,
+                keep=course.autograded(student, name),
+            )
+        except Exception as exc:  # noqa: BLE001 - one submission must not stop the batch
+            logging.getLogger(__name__).exception("grading %s failed", student)
+            result = Result(student, name, ungraded=True)
+            result.incidents.append(
+                f"NOT GRADED: the grader failed on this submission ({type(exc).__name__}); "
+                "nothing was recorded for it: look at it, then grade it again or by hand"
+            )
         changed = wire.restore() if wire is not None else []
         if changed:
             result.incidents.append("changed trusted files, restored: " + ", ".join(changed))
@@ -122,6 +132,8 @@ def autograde(name, root=REPO_ROOT, *, students=None, timeout=1800, workers=1, s
     else:
         results = [grade(s) for s in todo]
     for result in results:
+        if result.ungraded:
+            continue
         ts_file = course.submitted(result.student, name) / "timestamp.txt"
         timestamp = ts_file.read_text().strip()[:100] if ts_file.exists() else None
         _record(course.gradebook_url, result, timestamp)

@@ -12,7 +12,10 @@ never quotes a hidden line -- is written by this module only.
 
 import ast
 import builtins
+import contextlib
+import signal
 import sys
+import threading
 import traceback
 from dataclasses import dataclass
 
@@ -20,6 +23,34 @@ from course.grading.session import KernelLost, StudentRaised
 from course.layout import HIDDEN_MARKERS
 
 _FILENAME = "<test {}>"
+
+
+#: seconds a test may take in the grader itself (the learner's values could make it slow)
+JUDGE_TIMEOUT = 300
+
+
+class JudgeTimeout(BaseException):
+    """A test ran over :data:`JUDGE_TIMEOUT` in the grader."""
+
+
+@contextlib.contextmanager
+def _time_limit(seconds):
+    """Interrupt the block after `seconds` (in the main thread; parallel workers rely on the
+    bounds of :mod:`course.grading.wire` instead)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def expire(signum, frame):
+        raise JudgeTimeout
+
+    previous = signal.signal(signal.SIGALRM, expire)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
 
 
 @dataclass
@@ -93,6 +124,17 @@ def judge(cell, session, base_ns):
     meta = cell.metadata["nbgrader"]
     grade_id, points = meta["grade_id"], float(meta.get("points", 0))
     ns = dict(base_ns)
+    try:
+        with _time_limit(JUDGE_TIMEOUT):
+            return _judge(cell, session, ns, grade_id, points)
+    except JudgeTimeout:
+        session.kill()  # a request may be half done: the next one starts a fresh kernel
+        return Verdict(
+            grade_id, 0.0, points, f"not judged: the test ran over {JUDGE_TIMEOUT} s in the grader"
+        )
+
+
+def _judge(cell, session, ns, grade_id, points):
     try:
         for name in free_names(cell.source):
             if name in ns:

@@ -124,14 +124,21 @@ class Kernel:
         try:
             out = fn(*args, **kwargs)
         except Exception as exc:  # noqa: BLE001 - raising is an answer the grader judges
-            return {"raised": type(exc).__name__, "message": str(exc)[:2000]}
+            return _raised(exc)
         return {"value": wire.encode(out, self.handle)}
 
     def getattr(self, handle, name):
         try:
             return {"value": wire.encode(getattr(self.handles[handle], name), self.handle)}
         except Exception as exc:  # noqa: BLE001
-            return {"raised": type(exc).__name__, "message": str(exc)[:2000]}
+            return _raised(exc)
+
+
+def _raised(exc):
+    """What the grader learns of an exception: its class's name, the names of its bases (so a
+    subclass of ValueError counts as one) and its message."""
+    bases = [c.__name__ for c in type(exc).__mro__[1:]]
+    return {"raised": type(exc).__name__, "bases": bases, "message": str(exc)[:2000]}
 
 
 def _show_figures(plt):
@@ -167,7 +174,7 @@ def serve(requests, answers):
             else:
                 answer = {"raised": "WireError", "message": f"unknown op {op!r}"}
         except Exception as exc:  # noqa: BLE001 - e.g. an unsendable result
-            answer = {"raised": type(exc).__name__, "message": str(exc)[:2000]}
+            answer = _raised(exc)
             traceback.print_exc()
         wire.send(answers, answer)
 

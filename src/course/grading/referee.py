@@ -83,16 +83,20 @@ def agree(student, reference, cases, *, n_out=1, rtol=None, label=None):
         what = ", ".join(_describe(a) for a in args)
         try:
             ref_out = ref_fn(*_copies(args), **_copies(kwargs))
-            ref_error = None
+            ref_exc = None
         except Exception as exc:  # noqa: BLE001 - the reference refusing is the expected answer
-            ref_error = type(exc).__name__
+            ref_exc = exc
         try:
             out = student(*_copies(args), **_copies(kwargs))
-            got_error = None
+            got_exc = None
         except Exception as exc:  # noqa: BLE001 - raising is an answer we compare
-            got_error, message = type(exc).__name__, str(exc)[:200]
-        if ref_error is not None:
-            if got_error != ref_error:
+            got_exc = exc
+        got_error = type(got_exc).__name__ if got_exc is not None else None
+        message = str(got_exc)[:200] if got_exc is not None else ""
+        if ref_exc is not None:
+            ref_error = type(ref_exc).__name__
+            # the same class, or a subclass of it (ProbabilityError(ValueError) for ValueError)
+            if not (isinstance(got_exc, type(ref_exc)) or got_error == ref_error):
                 got = got_error or "a result"
                 problems.append(f"case {i} ({what}): expected {ref_error}, got {got}")
             continue

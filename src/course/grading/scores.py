@@ -23,6 +23,7 @@ class Result:
     parts: dict = field(default_factory=dict)  # notebook -> {grade_id: part title}
     messages: dict = field(default_factory=dict)  # notebook -> {grade_id: judge's message}
     incidents: list = field(default_factory=list)
+    ungraded: bool = False  # the grader failed on it: nothing is recorded
     log: str = ""
 
     @property

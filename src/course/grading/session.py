@@ -10,6 +10,7 @@ a cell that swallows interrupts or a crash costs only what depended on that cell
 
 import builtins
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -50,12 +51,24 @@ _BUILTIN_EXCEPTIONS = {
 }
 
 
-def raised(name, message):
-    """An exception of the submission's type `name` (a subclass of the builtin of that name,
-    when there is one), carrying its message."""
-    base = _BUILTIN_EXCEPTIONS.get(name, Exception)
-    cls = type(str(name), (StudentRaised, base), {})
-    return cls(str(message))
+_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,80}")
+
+
+def _name(name):
+    """An exception's name as the kernel gave it, if it is one (else "Exception")."""
+    return name if isinstance(name, str) and _NAME.fullmatch(name) else "Exception"
+
+
+def raised(name, message, bases=()):
+    """An exception of the submission's type `name`, carrying its message. It subclasses the
+    first builtin exception among `name` and its `bases` (the names of its class's MRO), so a
+    learner's ``class ProbabilityError(ValueError)`` is a ``ValueError`` here too."""
+    names = [_name(name), *(_name(b) for b in (bases if isinstance(bases, list) else []))]
+    base = next((_BUILTIN_EXCEPTIONS[n] for n in names if n in _BUILTIN_EXCEPTIONS), Exception)
+    try:
+        return type(names[0], (StudentRaised, base), {})(str(message))
+    except TypeError:  # a builtin whose constructor wants more (UnicodeDecodeError, ...)
+        return type(names[0], (StudentRaised,), {})(str(message))
 
 
 class Session:
@@ -205,7 +218,11 @@ class Session:
             reason = self._why_dead()
             self.kill()
             raise KernelLost(f"the kernel {reason} while {what}") from None
-        return self._receive(timeout, what)
+        answer = self._receive(timeout, what)
+        if not isinstance(answer, dict):
+            self.kill()
+            raise KernelLost(f"the kernel sent a malformed answer while {what}")
+        return answer
 
     def run(self, source, label="a cell"):
         """Run one cell; returns ``(outputs, error)`` (error: ``{ename, evalue}`` or None).
@@ -216,8 +233,10 @@ class Session:
             self.incidents.append(f"{label}: {exc}")
             return [], {"ename": "KernelLost", "evalue": str(exc)}
         self.history.append(source)
-        outputs = answer.get("outputs") if isinstance(answer, dict) else None
-        error = answer.get("error") if isinstance(answer, dict) else None
+        outputs, error = answer.get("outputs"), answer.get("error")
+        if error is not None:
+            error = error if isinstance(error, dict) else {"evalue": error}
+            error = {"ename": _name(error.get("ename")), "evalue": str(error.get("evalue", ""))}
         return (outputs if isinstance(outputs, list) else []), error
 
     def get(self, name):
@@ -242,7 +261,7 @@ class Session:
 
     def _value(self, answer):
         if "raised" in answer:
-            raise raised(answer["raised"], answer.get("message", ""))
+            raise raised(answer["raised"], answer.get("message", ""), answer.get("bases", []))
         generation = self.generation
         return wire.decode(answer.get("value"), lambda h, t: self._remote(h, t, generation))
 

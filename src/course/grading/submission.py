@@ -233,7 +233,9 @@ def _test_cell(s_cell, visible, verdict):
     cell = nbformat.v4.new_code_cell(visible)
     cell.metadata["nbgrader"] = copy.deepcopy(s_cell.metadata["nbgrader"])
     mark = "passed" if verdict.passed else "failed"
-    text = f"[{mark}: {verdict.points:g} / {verdict.max_points:g} points] {verdict.message}\n"
+    # the message may quote the learner's text: its lines are indented under the verdict line
+    message = verdict.message.replace("\n", "\n    ")
+    text = f"[{mark}: {verdict.points:g} / {verdict.max_points:g} points] {message}\n"
     cell.outputs = [nbformat.v4.new_output("stream", name="stdout", text=text)]
     return cell
 

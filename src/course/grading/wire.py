@@ -27,8 +27,13 @@ MAX_DEPTH = 20
 #: sympy classes an expression may be built from (constructed by name, never evaluated)
 SYMPY_CLASSES = (
     "Add", "Mul", "Pow", "Symbol", "Integer", "Rational", "Float", "exp", "log", "sqrt", "Abs",
-    "sin", "cos", "tanh", "Half", "One", "Zero", "NegativeOne", "Pi", "E",
+    "sin", "cos", "tan", "tanh", "sinh", "cosh", "atan", "sign", "Derivative", "Tuple",
+    "Half", "One", "Zero", "NegativeOne", "Pi", "E",
 )  # fmt: skip
+#: bounds that keep building and simplifying a received expression quick: the number of nodes
+#: and the size of every integer in it (an answer's expressions have a few dozen small ones)
+SYMPY_MAX_NODES = 500
+SYMPY_MAX_INT = 10**4
 
 
 class WireError(ValueError):
@@ -52,7 +57,21 @@ def receive(stream):
     body = _read_exactly(stream, n)
     if body is None:
         return None
-    return json.loads(body)
+    return _scrub(json.loads(body), 0)
+
+
+def _scrub(value, depth):
+    """`value` with every string made encodable (a lone surrogate from ``"\\ud800"`` in the
+    JSON becomes "?"), so no text of a kernel can break writing the feedback."""
+    if depth > MAX_DEPTH * 5:
+        raise WireError("message nested too deeply")
+    if isinstance(value, str):
+        return value.encode("utf-8", "replace").decode("utf-8")
+    if isinstance(value, list):
+        return [_scrub(v, depth + 1) for v in value]
+    if isinstance(value, dict):
+        return {_scrub(k, depth + 1): _scrub(v, depth + 1) for k, v in value.items()}
+    return value
 
 
 def _read_exactly(stream, n):
@@ -135,7 +154,7 @@ def decode(data, from_handle, depth=0):
     if tag == "$rng":
         return _generator(body)
     if tag == "$sympy":
-        return _sympy_build(body, 0)
+        return _sympy_build(body, 0, [SYMPY_MAX_NODES])
     if tag == "$remote":
         return from_handle(int(body), str(data.get("type", "object")))
     raise WireError(f"unknown tag {tag!r}")
@@ -210,14 +229,19 @@ def _sympy_tree(value, depth):
     return [name, *(_sympy_tree(a, depth + 1) for a in value.args)]
 
 
-def _sympy_build(tree, depth):
+def _sympy_build(tree, depth, budget):
     import sympy
 
     if depth > MAX_DEPTH * 5 or type(tree) is not list or not tree or tree[0] not in SYMPY_CLASSES:
         raise WireError("malformed sympy expression")
+    budget[0] -= 1
+    if budget[0] < 0:
+        raise WireError(f"sympy expression of more than {SYMPY_MAX_NODES} nodes")
     name, args = tree[0], tree[1:]
     if any(isinstance(a, str) and len(a) > 200 for a in args):
         raise WireError("sympy expression with an oversized name or number")
+    if name in ("Integer", "Rational") and any(abs(int(a)) > SYMPY_MAX_INT for a in args):
+        raise WireError(f"sympy integer larger than {SYMPY_MAX_INT}")
     if name == "Symbol":
         flags = {str(k): bool(v) for k, v in dict(args[1]).items()}
         return sympy.Symbol(str(args[0]), **flags)
@@ -231,9 +255,8 @@ def _sympy_build(tree, depth):
         return sympy.pi
     if name == "E":
         return sympy.E
-    parts = [_sympy_build(a, depth + 1) for a in args]
-    return (
-        getattr(sympy, name)(*parts, evaluate=False)
-        if name in ("Add", "Mul", "Pow")
-        else (getattr(sympy, name)(*parts))
-    )
+    parts = [_sympy_build(a, depth + 1, budget) for a in args]
+    if name == "Tuple":
+        return sympy.Tuple(*parts)
+    # never evaluated while built: sqrt(10**N) or exp of a huge number stays a tree
+    return getattr(sympy, name)(*parts, evaluate=False)
