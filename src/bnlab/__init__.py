@@ -15,12 +15,16 @@ Chapters import from here and exercises are graded against it. One idea per modu
 - `bnlab.models`  the torch networks of the experiments: `make_mlp`, noisy BN (chapters 6-8)
 - `bnlab.training`  the seeded SGD loop, its `History`, `evaluate` (chapters 6-8)
 - `bnlab.diagnostics`  activations, saturation, gradient norms, loss landscape (chapter 8)
+- `bnlab.stacked`   many networks of one architecture trained as one stacked model (chapter 8)
+- `bnlab.experiments` sweeps over seeds and verdicts as statistics with margins (chapters 8-9)
 - `bnlab.style`     the course's figure style and palette
 - `bnlab.glue`      values the text of a page shows (myst-nb's glue without myst-nb, chapter 5)
 - `bnlab.seeds`     every random seed of the course, shifted by ``BNLAB_SEED``
 - `bnlab.distributed` synchronized BN across torch.distributed processes (chapter 9)
 - `bnlab.launch`    run a function in N local gloo processes, failures raised (chapter 9)
 - `bnlab.dataparallel` what chapter 9's processes run: BN on slices, data-parallel training
+- `bnlab.check`     checks that explain themselves: the visible tests of the problem sets
+- `bnlab._validate`  the argument checks shared by the modules (private)
 """
 
 __version__ = "0.1.0"
