@@ -289,7 +289,7 @@ VARIANTS = {
                 """    if m < 2:
         raise ValueError(f"need at least 2 values per feature/channel, got m={m}")
 """,
-                "    print(f'{m} values per channel')\n",
+                "    assert m >= 0  # (the check m >= 2 is missing)\n",
             ),
         ),
     },
