@@ -287,7 +287,8 @@ def expect_type(got, types, name, *, hint=None):
     if not isinstance(got, types):
         wanted = types if isinstance(types, tuple) else (types,)
         names = " or ".join(t.__name__ for t in wanted)
-        _fail(name, [f"expected a {names}, got {describe(got)}"], hint)
+        article = "an" if names[0] in "aeiou" else "a"
+        _fail(name, [f"expected {article} {names}, got {describe(got)}"], hint)
 
 
 def expect_tuple(got, length, name, *, hint=None):
