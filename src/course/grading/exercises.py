@@ -1,4 +1,9 @@
-"""The student versions: generated from the source, checked for drift and for leaks."""
+"""The student versions: generated from the source, checked for drift and for leaks.
+
+Each generated notebook carries a stamp in its metadata (problem set, notebook, digest of its
+tests), and ``src/bnlab/problem_sets.json`` lists the visible tests of every problem set: what
+the learner's check (:mod:`bnlab.selfcheck`) runs, in any copy of the course.
+"""
 
 import json
 import shutil
@@ -7,9 +12,38 @@ from pathlib import Path
 
 import nbformat
 
+from bnlab import selfcheck
 from course import layout
 from course.grading.runner import assignments, run_nbgrader, write_config
-from course.layout import REPO_ROOT, CourseDir
+from course.layout import HIDDEN_MARKERS, REPO_ROOT, CourseDir
+
+#: the learner's check reads the problem sets from here (shipped with bnlab)
+REGISTRY = REPO_ROOT / "src" / "bnlab" / selfcheck.REGISTRY
+
+
+def _entry(path, source):
+    """The registry entry of the generated notebook `path` of the source folder `source`."""
+    nb = nbformat.read(path, 4)
+    src = nbformat.read(Path(source) / path.parent.name / path.name, 4)
+    hidden = {
+        c.metadata.nbgrader.grade_id
+        for c in src.cells
+        if c.metadata.get("nbgrader", {}).get("grade") and HIDDEN_MARKERS[0] in c.source
+    }
+    return nb, selfcheck.registry_entry(nb, path.parent.name, path.stem, hidden)
+
+
+def registry(exercises, source):
+    """``{"ps/notebook": entry}`` of every notebook in `exercises` (see :mod:`bnlab.selfcheck`)."""
+    entries = {}
+    for path in sorted(Path(exercises).glob("*/*.ipynb")):
+        entry = _entry(path, source)[1]
+        entries[selfcheck.key(entry["problem_set"], entry["notebook"])] = entry
+    return entries
+
+
+def registry_text(entries):
+    return json.dumps(entries, indent=1, sort_keys=True, ensure_ascii=False) + "\n"
 
 
 def generate(dest=None, source=REPO_ROOT / layout.SOLUTIONS, names=None):
@@ -31,6 +65,12 @@ def generate(dest=None, source=REPO_ROOT / layout.SOLUTIONS, names=None):
             run_nbgrader(course, "generate_assignment", name, "--force")
             shutil.rmtree(dest / name, ignore_errors=True)
             shutil.copytree(CourseDir(course).release / name, dest / name)
+            for path in sorted((dest / name).glob("*.ipynb")):
+                nb, entry = _entry(path, source)
+                selfcheck.stamp(nb, entry)
+                nbformat.write(nb, path)
+    if dest == REPO_ROOT / layout.EXERCISES:
+        REGISTRY.write_text(registry_text(registry(dest, source)))
     return dest
 
 
@@ -77,6 +117,11 @@ def check(exercises=REPO_ROOT / layout.EXERCISES, source=REPO_ROOT / layout.SOLU
                 a, b = json.loads(a), json.loads(b)
             if a != b:
                 problems.append(f"exercises/{rel} differs from what solutions/ generates")
+        have_registry = REGISTRY.read_text() if REGISTRY.exists() else ""
+        if exercises == REPO_ROOT / layout.EXERCISES and have_registry != registry_text(
+            registry(fresh, source)
+        ):
+            problems.append(f"{REGISTRY.relative_to(REPO_ROOT)} is not what solutions/ generates")
     for nb_path in sorted(exercises.rglob("*.ipynb")):
         src = source / nb_path.relative_to(exercises)
         if src.exists():

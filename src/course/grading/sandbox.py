@@ -24,6 +24,7 @@ import os
 import pwd
 import resource
 import shutil
+import struct
 import subprocess
 import sys
 import uuid
@@ -45,6 +46,8 @@ class SandboxUnavailable(RuntimeError):
 class Limits:
     memory: int = int(os.environ.get("BNLAB_GRADER_MEMORY", str(3 * 2**30)))  # bytes, all
     processes: int = 64
+    #: CPUs the kernel and all its children together may use (a cgroup's CPU quota)
+    cpus: float = float(os.environ.get("BNLAB_GRADER_CPUS", "1"))
     disk: int = 512 * 2**20  # bytes of the writable folder, and again of /tmp
     file_size: int = 256 * 2**20
     open_files: int = 512
@@ -94,6 +97,8 @@ def command(argv, limits=None):
             cmd += ["--symlink", os.readlink(target), f"/{link}"]
         elif target.is_dir():
             cmd += ["--ro-bind", str(target), f"/{link}"]
+    # bubblewrap run by root would create /etc 0700: the kernel's user could read nothing in it
+    cmd += ["--perms", "0755", "--dir", "/etc"]
     for name in ETC_FILES:
         if (Path("/etc") / name).exists():
             cmd += ["--ro-bind", f"/etc/{name}", f"/etc/{name}"]
@@ -112,7 +117,10 @@ def command(argv, limits=None):
         fd = os.open(root, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
         fds.append(fd)
         cmd += ["--ro-bind-fd", str(fd), str(root)]
+    filter_fd = _memfd("bnlab-seccomp", seccomp_filter())
+    fds.append(filter_fd)
     cmd += [
+        "--seccomp", str(filter_fd),
         "--proc", "/proc",
         "--dev", "/dev",
         "--chdir", WORKDIR,
@@ -129,9 +137,72 @@ def command(argv, limits=None):
         "--setenv", "OMP_NUM_THREADS", "1",
         "--setenv", "OPENBLAS_NUM_THREADS", "1",
         "--setenv", "MKL_NUM_THREADS", "1",
-        "--",
     ]  # fmt: skip
-    return cmd + _drop_privileges() + list(argv), fds
+    # the options travel through a descriptor, so the sandbox's process 1 (bubblewrap's
+    # reaper) shows the kernel nothing of the host's layout on its command line
+    args_fd = _memfd("bnlab-bwrap-args", b"".join(a.encode() + b"\0" for a in cmd[1:]))
+    fds.append(args_fd)
+    return [bwrap, "--args", str(args_fd), "--"] + _drop_privileges() + list(argv), fds
+
+
+def _memfd(name, data):
+    """A descriptor of an anonymous file holding `data`, positioned at its start."""
+    fd = os.memfd_create(name, os.MFD_CLOEXEC)
+    os.write(fd, data)
+    os.lseek(fd, 0, os.SEEK_SET)
+    return fd
+
+
+#: x86-64 and aarch64: audit architecture and the numbers of the system calls the filter denies
+_SYSCALLS = {
+    "x86_64": (0xC000003E, {"add_key": 248, "request_key": 249, "keyctl": 250, "clone3": 435,
+                            "unshare": 272, "clone": 56}),
+    "aarch64": (0xC00000B7, {"add_key": 217, "request_key": 218, "keyctl": 219, "clone3": 435,
+                             "unshare": 97, "clone": 220}),
+}  # fmt: skip
+_CLONE_NEWUSER = 0x10000000
+
+
+def seccomp_filter(machine=None):
+    """A classic BPF program for bubblewrap's ``--seccomp``: the kernel's keyrings are out of
+    reach (``add_key``, ``keyctl`` and ``request_key`` fail with EPERM, so nothing a kernel
+    stores survives it in a keyring another sandbox could read), no user namespace can be
+    created (``clone`` or ``unshare`` with CLONE_NEWUSER: EPERM; ``clone3``, whose flags a
+    filter cannot read: ENOSYS, and the C library falls back to ``clone``), and system calls of
+    another ABI (x32, 32-bit) fail. Everything else is allowed."""
+    machine = machine or os.uname().machine
+    if machine not in _SYSCALLS:
+        raise SandboxUnavailable(f"no system call filter for this machine ({machine})")
+    arch, nr = _SYSCALLS[machine]
+    ld, jeq, jge, jset, ret = 0x20, 0x15, 0x35, 0x45, 0x06
+    allow, errno = 0x7FFF0000, 0x00050000
+    eperm, enosys = errno | 1, errno | 38
+    # (code, jump-if-true label, jump-if-false label, k); labels name instructions below
+    prog = [
+        ("arch", ld, None, None, 4),
+        (None, jeq, None, "eperm", arch),
+        (None, ld, None, None, 0),
+        (None, jge, "eperm", None, 0x40000000),  # x32 system calls
+        (None, jeq, "eperm", None, nr["add_key"]),
+        (None, jeq, "eperm", None, nr["request_key"]),
+        (None, jeq, "eperm", None, nr["keyctl"]),
+        (None, jeq, "enosys", None, nr["clone3"]),
+        (None, jeq, "flags", None, nr["unshare"]),
+        (None, jeq, "flags", None, nr["clone"]),
+        ("allow", ret, None, None, allow),
+        ("flags", ld, None, None, 16),  # the low 32 bits of the first argument
+        (None, jset, "eperm", None, _CLONE_NEWUSER),
+        (None, ret, None, None, allow),
+        ("eperm", ret, None, None, eperm),
+        ("enosys", ret, None, None, enosys),
+    ]
+    where = {label: i for i, (label, *_) in enumerate(prog) if label}
+    out = b""
+    for i, (_, code, jt, jf, k) in enumerate(prog):
+        t = where[jt] - i - 1 if jt else 0
+        f = where[jf] - i - 1 if jf else 0
+        out += struct.pack("=HBBI", code, t, f, k)
+    return out
 
 
 def _namespaces():
@@ -174,29 +245,40 @@ def _own_cgroup(controller):
     if (unified / "cgroup.controllers").exists():
         line = next(x for x in Path("/proc/self/cgroup").read_text().splitlines() if x[:3] == "0::")
         folder = unified / line[3:].lstrip("/")
-        wanted = "memory" if controller == "memory" else "pids"
-        if wanted in (folder / "cgroup.subtree_control").read_text().split():
+        if controller in (folder / "cgroup.subtree_control").read_text().split():
             return folder, 2
     return None, None
 
 
 class Cgroup:
-    """A memory and process bound for the kernel and all its children together."""
+    """A memory, process and CPU bound for the kernel and all its children together."""
 
     def __init__(self, limits):
         self.folders = []
         name = f"bnlab-grade-{uuid.uuid4().hex[:12]}"
+        quota = max(1000, int(limits.cpus * 100_000))
         settings = {
             "memory": {
                 1: {"memory.limit_in_bytes": limits.memory}, 2: {"memory.max": limits.memory},
             },
             "pids": {1: {"pids.max": limits.processes}, 2: {"pids.max": limits.processes}},
+            # one scheduling group with a quota: sixty busy children (or sixty sessions of
+            # their own, which the scheduler would otherwise weigh as sixty users) get the CPU
+            # time of `limits.cpus` CPUs together, so a neighbour keeps its share
+            "cpu": {
+                1: {"cpu.cfs_period_us": 100_000, "cpu.cfs_quota_us": quota},
+                2: {"cpu.max": f"{quota} 100000"},
+            },
         }  # fmt: skip
+        self.cpu = False
         try:
             for controller, by_version in settings.items():
                 parent, version = _own_cgroup(controller)
+                if parent is None and controller == "cpu":
+                    break  # memory and processes are bounded; CPU is not (cpu_bounded says so)
                 if parent is None:
                     raise OSError(f"no writable {controller} cgroup")
+                self.cpu = controller == "cpu"
                 folder = parent / name
                 if folder not in self.folders:
                     folder.mkdir()
@@ -241,6 +323,18 @@ class Cgroup:
         self.folders = []
 
 
+@functools.lru_cache(maxsize=1)
+def cpu_bounded():
+    """Whether each sandbox here gets a CPU bound of its own (a cgroup's CPU quota)."""
+    cgroup = cgroup_or_none(Limits())
+    if cgroup is None:
+        return False
+    try:
+        return cgroup.cpu
+    finally:
+        cgroup.close()
+
+
 def cgroup_or_none(limits):
     if os.geteuid() != 0:
         return None
@@ -257,6 +351,9 @@ def preexec(limits, cgroup):
     def run():
         if cgroup is not None:
             cgroup.join()
+            # the grader's own bound (course.grading.worker) is not the kernel's: lift it
+            hard = resource.getrlimit(resource.RLIMIT_AS)[1]
+            resource.setrlimit(resource.RLIMIT_AS, (hard, hard))
         else:
             resource.setrlimit(resource.RLIMIT_AS, (limits.memory, limits.memory))
         resource.setrlimit(resource.RLIMIT_FSIZE, (limits.file_size, limits.file_size))
