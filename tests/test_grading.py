@@ -504,7 +504,7 @@ def test_instructor_round_end_to_end(tmp_path, monkeypatch):
     )
     html = "\n".join(p.read_text() for p in (home / A / "feedback").rglob("*.html"))
     assert html, "no feedback fetched"
-    for secret in ["default_rng(32)", "expect_number(out_var", "BEGIN HIDDEN TESTS"]:
+    for secret in ["hidden_rng(32)", "expect_number(out_var", "BEGIN HIDDEN TESTS"]:
         assert secret not in html
 
     nbgrader(root, "export", f"--to={tmp_path / 'grades.csv'}")

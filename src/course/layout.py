@@ -16,6 +16,8 @@ NOTEBOOKS = "notebooks"
 SOLUTIONS = "solutions"  # nbgrader's source: complete solutions and hidden tests
 EXERCISES = "exercises"  # nbgrader's release: the student versions
 EXERCISE_PAGES = "exercise_pages"
+#: independently written submissions with the score each deserves (secret, like solutions/)
+CORPUS = "corpus"
 GRADEBOOK = "gradebook.db"
 #: the nbgrader course id, set here only (the course's and the hub's nbgrader configs read it)
 COURSE_ID = "bn-course"

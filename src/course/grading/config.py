@@ -2,6 +2,7 @@
 
 import os
 import sys
+from pathlib import Path
 
 from nbgrader.preprocessors import NbGraderPreprocessor
 
@@ -19,6 +20,39 @@ class RefuseAutograde(NbGraderPreprocessor):
             "`python -m course.grading autograde ASSIGNMENT` (a sandboxed kernel, scores decided "
             "outside it; see the instructor guide)"
         )
+
+
+#: the environment variable that overrides the term secret of nbgrader_config.py
+TERM_SECRET_ENV = "BNLAB_TERM_SECRET"
+
+
+def term_secret(config_file=None):
+    """The course's secret of this term, from which every hidden test draws its inputs
+    (:func:`course.grading.referee.hidden_rng`): ``$BNLAB_TERM_SECRET`` if set, else the string
+    ``TERM_SECRET = "..."`` of the instructor's ``nbgrader_config.py`` (read as text, never run).
+    A new value each term makes last term's table of hidden inputs and answers worthless."""
+    if os.environ.get(TERM_SECRET_ENV):
+        return os.environ[TERM_SECRET_ENV]
+    import ast
+
+    from course.layout import REPO_ROOT, CourseDir
+
+    path = Path(config_file or CourseDir(REPO_ROOT).config)
+    if path.is_file():
+        for node in ast.parse(path.read_text()).body:
+            if (
+                isinstance(node, ast.Assign)
+                and [getattr(t, "id", None) for t in node.targets] == ["TERM_SECRET"]
+                and isinstance(node.value, ast.Constant)
+                and isinstance(node.value.value, str)
+                and node.value.value.strip()
+            ):
+                return node.value.value
+    raise RuntimeError(
+        f'no term secret for the hidden tests: set TERM_SECRET = "..." in {path} (a new '
+        "random value each term: python -c 'import secrets; print(secrets.token_hex(16))') or "
+        f"the environment variable {TERM_SECRET_ENV}"
+    )
 
 
 def prepend_bindir():

@@ -10,16 +10,32 @@ learner's kernel: there the learner's names are stand-ins that call into the san
 the comparison never enter the kernel; only each case's inputs do. (In a notebook the learner runs
 at home, or in ``nbgrader validate`` of the source, the same calls simply run in that kernel.)
 
-Tolerance: elementwise ``|got - ref| <= rtol * max(|ref|_max, tiny)``, with ``rtol`` from the
-output dtype (float32: 1e-4, float64: 1e-10) unless the test gives one. The dtype and shape of
-every output must match the reference exactly (float32 in, float32 out).
+Tolerance: elementwise ``|got - ref| <= rtol * max(|ref|_max, scale, tiny)``, with ``rtol`` from
+the output dtype (float32: 1e-4, float64: 1e-10) unless the test gives one. ``scale`` (optional,
+computed from each case's inputs) is the size of the terms a correct result is computed from:
+a test gives it where the result itself can nearly vanish by cancellation, so that a correct
+solution's rounding is judged against a scale that cannot vanish. The dtype and shape of every
+output must match the reference exactly (float32 in, float32 out).
 """
 
 import importlib
 
 import numpy as np
 
-__all__ = ["agree", "expect_choice", "expect_number"]
+__all__ = ["agree", "expect_choice", "expect_number", "hidden_rng"]
+
+
+def hidden_rng(key):
+    """The random generator a hidden test draws its inputs from: stream `key` (an int, one per
+    test) of the course's term secret (:func:`course.grading.config.term_secret`), so the hidden
+    inputs are the same all term and different the next."""
+    import hashlib
+
+    from course.grading.config import term_secret
+
+    digest = hashlib.sha256(term_secret().encode()).digest()
+    entropy = int.from_bytes(digest, "big")
+    return np.random.default_rng(np.random.SeedSequence(entropy, spawn_key=(int(key),)))
 
 
 class RefereeError(AssertionError):
@@ -49,7 +65,7 @@ def _as_outputs(out, n_out):
     return arrays
 
 
-def agree(student, reference, cases, *, n_out=1, rtol=None, label=None):
+def agree(student, reference, cases, *, n_out=1, rtol=None, label=None, scale=None):
     """Check that ``student(*case)`` agrees with the reference on every case.
 
     Parameters
@@ -67,6 +83,9 @@ def agree(student, reference, cases, *, n_out=1, rtol=None, label=None):
         Relative tolerance (relative to the largest reference magnitude); default by dtype.
     label : str, optional
         Shown in the failure message.
+    scale : callable, optional
+        ``scale(*args, **kwargs)`` of a case: a float, or one float per result, that the
+        tolerance is relative to when it exceeds the reference's largest magnitude.
 
     Raises
     ------
@@ -109,13 +128,25 @@ def agree(student, reference, cases, *, n_out=1, rtol=None, label=None):
             problems.append(f"case {i} ({what}): {exc}")
             continue
         refs = [ref_out] if n_out == 1 else list(ref_out)
+        scales = _scales(scale, args, kwargs, n_out)
         for k, (g, r) in enumerate(zip(gots, refs, strict=True)):
-            msg = _compare(i, k, g, np.asarray(r), what, rtol)
+            msg = _compare(i, k, g, np.asarray(r), what, rtol, scales[k])
             if msg:
                 problems.append(msg)
     if problems:
         raise RefereeError(f"{label or reference}: " + "\n".join(problems[:5]))
     return None
+
+
+def _scales(scale, args, kwargs, n_out):
+    """One floor of the tolerance's scale per result (0 without `scale`)."""
+    if scale is None:
+        return [0.0] * n_out
+    s = scale(*_copies(args), **_copies(kwargs))
+    s = [float(v) for v in s] if isinstance(s, (tuple, list)) else [float(s)] * n_out
+    if len(s) != n_out:
+        raise ValueError(f"scale: expected {n_out} values, got {len(s)}")
+    return s
 
 
 def _copies(args):
@@ -134,7 +165,7 @@ def _resolve(reference):
 _RTOL = {"float16": 1e-2, "float32": 1e-4, "float64": 1e-10}
 
 
-def _compare(i, k, got, ref, what, rtol):
+def _compare(i, k, got, ref, what, rtol, floor=0.0):
     where = f"case {i} ({what}), result {k}"
     if got.shape != ref.shape:
         return f"{where}: shape {got.shape}, expected {ref.shape}"
@@ -147,7 +178,7 @@ def _compare(i, k, got, ref, what, rtol):
     nan_ref, nan_got = np.isnan(ref64), np.isnan(got64)
     if not np.array_equal(nan_ref, nan_got):
         return f"{where}: NaN where the reference has none (or the reverse)"
-    scale = max(float(np.max(np.abs(np.where(nan_ref, 0.0, ref64)))), 1e-300)
+    scale = max(float(np.max(np.abs(np.where(nan_ref, 0.0, ref64)))), floor, 1e-300)
     err = np.abs(np.where(nan_ref, 0.0, got64 - ref64))
     worst = float(np.max(err)) / scale
     if not worst <= tol:
