@@ -50,7 +50,8 @@ install-torch = if [ -z "$(strip $(TORCH_INDEX))" ]; then \
 
 .PHONY: venv book book-self-study notebooks exercises check-exercises grade autograde bench \
         release test-release test-colab pdf pdf-deps test-pdf \
-        test test-fast test-hub hub-deps lint lock clean browser-deps sandbox-deps check-debian-python
+        test test-fast test-hub hub-deps lint lock clean browser-deps sandbox-deps check-debian-python \
+        verdicts
 
 $(STAMP): requirements.txt pyproject.toml
 	@$(call check-python,$(PYTHON),venv)
@@ -149,6 +150,8 @@ lint: $(STAMP) notebooks
 	$(BIN)/ruff check notebooks
 	$(BIN)/ruff format --check src tests
 
+# The verdict chapters run under the fixed seed offsets 1 and 2 and under one offset drawn per
+# run, printed in pytest's header (tests/conftest.py); replay it: BNLAB_TEST_SEED=<offset> make test
 test: $(STAMP) browser-deps pdf-deps sandbox-deps lint book
 	OMP_NUM_THREADS=1 BNLAB_TEST_PDF=1 $(BIN)/python -m pytest -n 2 --dist loadfile
 
@@ -160,6 +163,17 @@ hub-deps:
 
 test-hub: $(STAMP) hub-deps sandbox-deps
 	OMP_NUM_THREADS=1 BNLAB_TEST_HUB=1 $(BIN)/python -m pytest tests/test_hub.py -rs
+
+# How close is each verdict to failing: every chapter under OFFSETS seed offsets (0 to OFFSETS-1),
+# two at a time, niced; the report lists each verdict's margin per offset, failing ones first, and
+# is written beside the benchmarks. Runs are kept in _build/verdicts/ and rerun only when the
+# notebook changed. More options: make verdicts VERDICTS_ARGS="--chapters 03 05 --only 7 12"
+OFFSETS ?= 10
+VERDICTS_ARGS ?=
+verdicts: $(STAMP) notebooks
+	OMP_NUM_THREADS=1 nice -n 15 $(BIN)/python -m course.verdicts --offsets $(OFFSETS) \
+	  --markdown benchmarks/results/verdicts.md --json benchmarks/results/verdicts.json \
+	  $(VERDICTS_ARGS)
 
 test-fast: $(STAMP)
 	$(BIN)/python -m pytest -m "not book and not grading and not browser"

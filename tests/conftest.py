@@ -7,6 +7,7 @@ HYPOTHESIS_PROFILE=explore locally to search fresh examples.
 
 import json
 import os
+import random
 import re
 from pathlib import Path
 
@@ -16,6 +17,28 @@ from hypothesis import settings
 settings.register_profile("ci", derandomize=True, deadline=None, print_blob=True)
 settings.register_profile("explore", deadline=None, max_examples=1000)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
+
+
+# The seed offset of tests/test_chapters_random.py: drawn once per run by the controlling process
+# (xdist workers inherit it through the environment), printed in the header. BNLAB_TEST_SEED=k
+# replays a run; offsets 0, 1 and 2 are the book's and the fixed tests' own.
+RANDOM_SEED_ENV = "BNLAB_TEST_SEED"
+
+
+def pytest_configure(config):
+    raw = os.environ.get(RANDOM_SEED_ENV, "").strip()
+    if not raw:
+        os.environ[RANDOM_SEED_ENV] = str(random.SystemRandom().randrange(3, 100_000))
+    elif not raw.isdigit():
+        raise pytest.UsageError(f"{RANDOM_SEED_ENV} must be a non-negative integer, got {raw!r}")
+
+
+def pytest_report_header(config):
+    offset = os.environ[RANDOM_SEED_ENV]
+    return [
+        f"chapters under a random seed offset: BNLAB_SEED={offset} (tests/test_chapters_random.py;"
+        f" replay: {RANDOM_SEED_ENV}={offset} make test)"
+    ]
 
 
 # What a student may never see, by the tests' own rule, written apart from the course's

@@ -12,6 +12,8 @@ import os
 import numpy as np
 
 ENV = "BNLAB_SEED"
+# A file that `bnlab.experiments.Verdicts` appends every verdict's margin to (``make verdicts``).
+VERDICTS_ENV = "BNLAB_VERDICTS"
 STRIDE = 1000  # chapters use base seeds below STRIDE, so shifted seed sets never overlap
 
 

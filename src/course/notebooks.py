@@ -294,6 +294,7 @@ VERDICT_CHAPTERS = (
     "04_bn_forward",
 )
 SEED_ENV = seeds.ENV
+RECORD_ENV = seeds.VERDICTS_ENV
 _FAIL_LINE = re.compile(r"^FAIL", re.M)
 
 
@@ -311,23 +312,43 @@ def _text(output):
     return output.get("data", {}).get("text/plain", "")
 
 
-def execute_notebook(path, seed_offset=None):
+def execute_notebook(path, seed_offset=None, record=None):
     """Execute `path` in a fresh kernel from its folder, under `seed_offset` (None: default).
 
     The kernel inherits this process's environment, with ``BNLAB_SEED`` set or removed. Returns
     the problems: stderr output, and output lines starting with ``FAIL``. An error raises.
+    With `record` (a file path) every verdict appends its margin there and a failed verdict
+    does not raise (``bnlab.seeds.VERDICTS_ENV``; ``make verdicts``).
+
+    The kernel talks over Unix sockets in a private folder, not TCP ports: kernels started at
+    the same moment (test workers, ``make verdicts``) cannot pick the same port.
     """
+    import tempfile
+
+    from jupyter_client.manager import KernelManager
     from nbclient import NotebookClient
 
     path = Path(path)
     nb = nbformat.read(path, as_version=4)
-    env = {k: v for k, v in os.environ.items() if k != SEED_ENV}
+    env = {k: v for k, v in os.environ.items() if k not in (SEED_ENV, RECORD_ENV)}
     if seed_offset is not None:
         env[SEED_ENV] = str(seed_offset)
-    client = NotebookClient(
-        nb, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}}
-    )
-    client.execute(env=env)
+    if record is not None:
+        env[RECORD_ENV] = str(record)
+    with tempfile.TemporaryDirectory(prefix="bnlab-kernel-") as sockets:
+        km = KernelManager(kernel_name="python3", transport="ipc", ip=os.path.join(sockets, "k"))
+        client = NotebookClient(
+            nb,
+            km=km,
+            timeout=600,
+            kernel_name="python3",
+            resources={"metadata": {"path": str(path.parent)}},
+        )
+        try:
+            client.execute(env=env)
+        finally:  # the client stops only a kernel manager it made itself
+            if km.has_kernel:
+                km.shutdown_kernel(now=True)
     outputs = [out for cell in nb.cells if cell.cell_type == "code" for out in cell.outputs]
     problems = [f"stderr: {out.get('text', '')}" for out in outputs if out.get("name") == "stderr"]
     lines = [line for out in outputs for line in _text(out).splitlines()]
