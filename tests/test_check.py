@@ -96,6 +96,7 @@ class TestOtherChecks:
         assert message(expect_equal, 3, 4, "n") == "n: expected 4, got 3"
         text = message(expect_equal, np.array([1, 5, 7]), np.array([1, 2, 3]), "v")
         assert "2 of 3 values differ, the first at [1] (got 5, expected 2)" in text
+        assert "largest absolute difference: 4 at [2]" in text
 
     def test_types_tuples_choices(self):
         assert (

@@ -268,15 +268,15 @@ def expect_equal(got, expected, name, *, hint=None):
         if exp.ndim == 0:
             _fail(name, [f"expected {_g(exp.item())}, got {_g(arr.item())}"], hint)
         first = tuple(np.argwhere(differ)[0])
-        _fail(
-            name,
-            [
-                f"{int(differ.sum())} of {exp.size} values differ, the first"
-                f"{_where(first, exp.shape)} (got {_g(arr[first])}, expected "
-                f"{_g(exp[first])})"
-            ],
-            hint,
-        )
+        lines = [
+            f"{int(differ.sum())} of {exp.size} values differ, the first"
+            f"{_where(first, exp.shape)} (got {_g(arr[first])}, expected {_g(exp[first])})"
+        ]
+        if arr.dtype.kind in "fiu" and exp.dtype.kind in "fiu":
+            gap = np.abs(arr.astype(np.float64) - exp.astype(np.float64))
+            worst = np.unravel_index(int(np.argmax(np.nan_to_num(gap, nan=np.inf))), gap.shape)
+            lines.append(f"largest absolute difference: {_g(gap[worst])}{_where(worst, exp.shape)}")
+        _fail(name, lines, hint)
 
 
 def expect_type(got, types, name, *, hint=None):

@@ -2,7 +2,9 @@
 
 generate               regenerate exercises/ from solutions/ (nbgrader generate_assignment)
 check                  fail if exercises/ drifted from solutions/ or leaks a solution/hidden test
-selfgrade NOTEBOOK     grade your own finished notebook with the hidden tests, score per part
+selfgrade NOTEBOOK     grade a finished notebook with the hidden tests, score per part (its
+                       problem set is the one its metadata names; python -m bnlab.selfcheck
+                       runs only the visible tests, in any copy of the course)
 autograde ASSIGNMENT   instructor: grade every collected submission, each in its own sandbox,
                        after the reference solution scored full marks (--workers N: N at a time)
 check-sandbox          say whether the grading sandbox starts on this machine, and how it bounds
@@ -27,6 +29,7 @@ except ImportError:
         ".venv/bin/python -m course.grading ...), or install it: pip install -e /path/to/course"
     )
 
+from bnlab import selfcheck  # noqa: E402
 from course.grading import autograde, exercises, sandbox, scan, submission  # noqa: E402
 from course.layout import REPO_ROOT, CourseDir  # noqa: E402
 
@@ -98,7 +101,11 @@ def _run(args):
         print("exercises/ is up to date and leaks nothing" if not problems else "")
         return 1 if problems else 0
     elif args.command == "selfgrade":
-        result = submission.selfgrade(args.notebook, sandboxed=not args.no_sandbox)
+        try:
+            result = submission.selfgrade(args.notebook, sandboxed=not args.no_sandbox)
+        except selfcheck.NotChecked as exc:
+            print(f"not graded: {exc}", file=sys.stderr)
+            return 2
         print(f"{Path(args.notebook).name}:")
         _print_result(result)
     elif args.command == "check-sandbox":

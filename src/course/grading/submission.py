@@ -324,24 +324,31 @@ def grade_submission(source_dir, submission_dir, student, *, sandboxed=True, tim
 
 def selfgrade(notebook, source=None, *, sandboxed=True, timeout=1800):
     """Grade a learner's own notebook with the hidden tests; returns a
-    :class:`~course.grading.scores.Result` for that one notebook."""
+    :class:`~course.grading.scores.Result` for that one notebook.
+
+    The problem set is the one the notebook's stamp names (:func:`bnlab.selfcheck.identify`),
+    whatever the file is called; a notebook that cannot be identified raises
+    :class:`bnlab.selfcheck.NotChecked` with a one-line reason.
+    """
     import shutil
     import tempfile
 
+    from bnlab import selfcheck
     from course import layout
 
     if sandboxed:
         sandbox.probe()
     source = Path(source) if source is not None else layout.REPO_ROOT / layout.SOLUTIONS
     notebook = Path(notebook).resolve()
-    matches = sorted(source.glob(f"*/{notebook.name}"))
-    if not matches:
-        raise ValueError(f"notebook: no assignment in {source} has a notebook {notebook.name}")
+    entry = selfcheck.identify(selfcheck.read_notebook(notebook), notebook.name)
+    assignment, stem = entry["problem_set"], entry["notebook"]
+    if not (source / assignment / f"{stem}.ipynb").is_file():
+        raise selfcheck.NotChecked(f"{source} has no {assignment}/{stem}.ipynb")
     with tempfile.TemporaryDirectory(prefix="bn-self-") as tmp:
-        shutil.copy2(notebook, Path(tmp) / notebook.name)
+        shutil.copy2(notebook, Path(tmp) / f"{stem}.ipynb")
         result = grade_submission(
-            matches[0].parent, tmp, "me", sandboxed=sandboxed, timeout=timeout
+            source / assignment, tmp, "me", sandboxed=sandboxed, timeout=timeout
         )
     # a learner grades one notebook: report only that one
-    result.scores = {notebook.stem: result.scores[notebook.stem]}
+    result.scores = {stem: result.scores[stem]}
     return result
