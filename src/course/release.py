@@ -6,7 +6,8 @@ see: the chapters and their notebook forms, the nbgrader release ``exercises/``,
 package ``bnlab`` (public by design), the website's sources and the site tooling that builds them
 (``course.layout``, ``course.notebooks``, ``course.myst_to_ipynb``, ``course.publish``,
 ``course.execute_cache``: they read no solution), the Binder environment, a GitHub Pages
-workflow and a learner README. Push it to the repository that ``_config.yml`` names.
+workflow that names the repository it runs in (a fork publishes itself) and a learner README.
+Push it to the repository that ``_config.yml`` names.
 
     python -m course.release [DEST]    # default _build/student-release; make release DEST=...
 
@@ -18,10 +19,8 @@ import shutil
 import sys
 from pathlib import Path
 
-import yaml
-
 from course.layout import CHAPTERS, EXERCISES, NOTEBOOKS, REPO_ROOT
-from course.publish import PLACEHOLDER, read_address
+from course.publish import PLACEHOLDER, read_address, readme
 
 DEFAULT_DEST = "_build/student-release"
 
@@ -66,16 +65,17 @@ __pycache__/
 
 WORKFLOW = """\
 # Build the book (student edition) and publish it on GitHub Pages
-# (Settings -> Pages -> Source: GitHub Actions).
+# (Settings -> Pages -> Source: GitHub Actions). The repository and branch come from GitHub's own
+# variables: a fork names itself in _config.yml, the notebooks and the README (course.publish),
+# commits that, and gets a site whose launch buttons open the fork.
 name: deploy
 
 on:
   push:
-    branches: [{branch}]
   workflow_dispatch:
 
 permissions:
-  contents: read
+  contents: write
   pages: write
   id-token: write
 
@@ -85,6 +85,7 @@ concurrency:
 
 jobs:
   build:
+    if: github.ref_name == github.event.repository.default_branch
     runs-on: ubuntu-latest
     timeout-minutes: 60
     steps:
@@ -98,6 +99,15 @@ jobs:
             "$(grep '^torch==' requirements.txt)"
           python -m pip install -r requirements.txt
           python -m pip install --no-deps -e .
+      - name: Name this repository and branch in the links (GITHUB_REPOSITORY, GITHUB_REF_NAME)
+        run: |
+          python -m course.publish --from-github --readme
+          if [ -n "$(git status --porcelain)" ]; then
+            git config user.name "github-actions[bot]"
+            git config user.email "41898282+github-actions[bot]@users.noreply.github.com"
+            git commit -qam "Links name $GITHUB_REPOSITORY ($GITHUB_REF_NAME): course.publish"
+            git push
+          fi
       - name: Build the book (fails on any warning, cell error or stderr)
         run: |
           python -m course.execute_cache
@@ -111,52 +121,10 @@ jobs:
     runs-on: ubuntu-latest
     environment:
       name: github-pages
-      url: ${{{{ steps.deployment.outputs.page_url }}}}
+      url: ${{ steps.deployment.outputs.page_url }}
     steps:
       - id: deployment
         uses: actions/deploy-pages@v4
-"""
-
-README = """\
-# From Moments to Batch Normalization
-
-An open course that starts at expectation and variance and ends at batch normalization as it is
-really implemented and used: nine chapters of executable notebooks and six auto-graded problem
-sets. Read it on the website, {site}, or run it:
-
-| | |
-|---|---|
-| Binder | [open the course]({binder}) |
-| Colab | [open chapter 1]({colab}) (every chapter has a Colab button on the website) |
-{hub_row}| On your machine | `git clone {repo_url}`, then the commands below |
-
-## What is here
-
-- `chapters/`: the chapters as MyST Markdown (the website's source);
-- `notebooks/`: the same chapters as Jupyter notebooks (what Binder, Colab and a class hub open);
-- `exercises/`: the problem sets, one notebook each;
-- `src/bnlab/`: the course's Python package, the reference implementations the chapters import.
-
-## Running it on your machine
-
-With Python 3.11:
-
-```bash
-python -m venv .venv
-.venv/bin/pip install --index-url https://download.pytorch.org/whl/cpu --no-deps \\
-  "$(grep '^torch==' requirements.txt)"
-.venv/bin/pip install -r requirements.txt
-.venv/bin/pip install --no-deps -e .
-.venv/bin/jupyter lab
-```
-
-## The exercises
-
-Open a notebook in `exercises/`, fill in every cell that says `YOUR CODE HERE`, and run the cells
-below it: the visible tests give instant feedback on shapes and sanity. The hidden tests that
-decide the grade are not in this repository; your instructor runs them on your submission.
-
-This repository is generated from the instructor's course repository; changes belong there.
 """
 
 
@@ -191,23 +159,11 @@ def write_release(dest=DEFAULT_DEST, root=REPO_ROOT):
         _copy(root, dest, rel)
     for name in SITE_TOOLING:
         _copy(root, dest, f"src/course/{name}")
-    first = sorted((root / NOTEBOOKS).glob("*.ipynb"))[0].relative_to(root).as_posix()
-    config = yaml.safe_load((root / "_config.yml").read_text())
-    hub = (config.get("launch_buttons") or {}).get("jupyterhub_url")
-    hub_row = f"| Class hub | [open the course]({address.nbgitpuller_url(hub, first)}) |\n"
-    (dest / "README.md").write_text(
-        README.format(
-            site=address.site,
-            repo_url=address.repo_url,
-            binder=address.binder_url(first),
-            colab=address.colab_url(first),
-            hub_row=hub_row if hub else "",
-        )
-    )
+    (dest / "README.md").write_text(readme(root, address))
     (dest / ".gitignore").write_text(GITIGNORE)
     workflow = dest / ".github" / "workflows" / "deploy.yml"
     workflow.parent.mkdir(parents=True)
-    workflow.write_text(WORKFLOW.format(branch=address.branch))
+    workflow.write_text(WORKFLOW)
     return dest
 
 
