@@ -195,6 +195,7 @@ def exercise_page(release_path, edition, root=ROOT):
     if edition not in EDITIONS:
         raise ValueError(f"edition must be one of {EDITIONS}, got {edition!r}")
     nb = nbformat.read(release_path, as_version=4)
+    nb.cells = [c for c in nb.cells if SETUP_TAG not in c.metadata.get("tags", [])]
     nb.metadata["mystnb"] = {"execution_mode": "off"}
     for cell in nb.cells:
         if cell.cell_type == "code":
@@ -223,8 +224,10 @@ EXERCISE_INDEX = """\
 
 Each exercise is an auto-graded Jupyter notebook (nbgrader). Open one with the launch button
 (rocket icon) at the top of its page, or from the `exercises/` folder of the repository, fill in
-every cell that says `YOUR CODE HERE`, and run the "check it" cells: they give instant feedback on
-shapes and sanity. Hidden tests decide the grade.
+every cell that says `YOUR CODE HERE`, and run the "check it" cells and the visible tests: they
+give instant feedback on shapes and sanity. To check a whole notebook part by part, save it and run
+`python -m bnlab.selfcheck NOTEBOOK` in a terminal, or `check()` of `bnlab.selfcheck` in a cell
+(see the {{ref}}`learner guide <learner-guide>`). Hidden tests decide the grade.
 
 {note}
 

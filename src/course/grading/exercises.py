@@ -16,6 +16,8 @@ from bnlab import selfcheck
 from course import layout
 from course.grading.runner import assignments, run_nbgrader, write_config
 from course.layout import HIDDEN_MARKERS, REPO_ROOT, CourseDir
+from course.notebooks import SETUP_CODE, SETUP_TAG
+from course.publish import read_address
 
 #: the learner's check reads the problem sets from here (shipped with bnlab)
 REGISTRY = REPO_ROOT / "src" / "bnlab" / selfcheck.REGISTRY
@@ -31,6 +33,18 @@ def _entry(path, source):
         if c.metadata.get("nbgrader", {}).get("grade") and HIDDEN_MARKERS[0] in c.source
     }
     return nb, selfcheck.registry_entry(nb, path.parent.name, path.stem, hidden)
+
+
+def _add_setup(nb):
+    """The chapters' setup cell after the header: Colab or a hub installs ``bnlab``, whose
+    :mod:`bnlab.check` the visible tests call (elsewhere it does nothing)."""
+    cell = nbformat.v4.new_code_cell(
+        SETUP_CODE.format(requirement=read_address(REPO_ROOT).pip_requirement),
+        metadata={"tags": [SETUP_TAG]},
+    )
+    cell.id = SETUP_TAG
+    first = next((i for i, c in enumerate(nb.cells) if c.cell_type == "markdown"), -1)
+    nb.cells.insert(first + 1, cell)
 
 
 def registry(exercises, source):
@@ -68,6 +82,7 @@ def generate(dest=None, source=REPO_ROOT / layout.SOLUTIONS, names=None):
             for path in sorted((dest / name).glob("*.ipynb")):
                 nb, entry = _entry(path, source)
                 selfcheck.stamp(nb, entry)
+                _add_setup(nb)
                 nbformat.write(nb, path)
     if dest == REPO_ROOT / layout.EXERCISES:
         REGISTRY.write_text(registry_text(registry(dest, source)))
