@@ -132,6 +132,66 @@ def run_visible(path: Path) -> list[str]:
     return failed
 
 
+TABLE_START = "<!-- variant table: written by corpus/generate.py -->"
+TABLE_END = "<!-- end of variant table -->"
+
+
+def variant_table() -> str:
+    """The README's table: every variant, its kind, the points it deserves, what it does."""
+    lines = []
+    for assignment in ASSIGNMENTS:
+        paths = sorted((CORPUS / assignment).glob("*.ipynb"))
+        if not paths:
+            continue
+        metas = [
+            json.loads(p.read_text(encoding="utf-8"))["metadata"]["bnlab_corpus"] for p in paths
+        ]
+        total = sum(metas[0]["expected"].values())
+        n_correct = sum(m["kind"] == "correct" for m in metas)
+        lines += [
+            f"### {assignment} ({total} points; {n_correct} correct, "
+            f"{len(metas) - n_correct} wrong)",
+            "",
+            "| variant | kind | points | loses | what it does |",
+            "|---|---|---|---|---|",
+        ]
+        for path, meta in zip(paths, metas, strict=True):
+            lost = [g for g, v in meta["expected"].items() if v == 0]
+            got = sum(meta["expected"].values())
+            about = meta["about"].replace("|", "\\|")
+            lines.append(
+                f"| `{path.stem}` | {meta['kind']} | {got}/{total} | "
+                f"{', '.join(f'`{g}`' for g in lost) or '-'} | {about} |"
+            )
+        lines.append("")
+        counts = []
+        for gid in metas[0]["expected"]:
+            good = sum(m["kind"] == "correct" for m in metas)
+            bad = sum(m["kind"] == "wrong" and m["expected"][gid] == 0 for m in metas)
+            counts.append(f"`{gid}` {good}/{bad}")
+        lines += [
+            "Per graded cell, correct variants / wrong variants that lose it: "
+            + "; ".join(counts)
+            + ".",
+            "",
+        ]
+    return "\n".join(lines)
+
+
+def write_readme_table() -> None:
+    readme = CORPUS / "README.md"
+    if not readme.exists():
+        return
+    text = readme.read_text(encoding="utf-8")
+    if TABLE_START not in text or TABLE_END not in text:
+        return
+    head, rest = text.split(TABLE_START, 1)
+    _, tail = rest.split(TABLE_END, 1)
+    readme.write_text(
+        head + TABLE_START + "\n\n" + variant_table() + "\n" + TABLE_END + tail, encoding="utf-8"
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("only", nargs="*", help="prefixes of assignments (ps1, ps4, ...)")
@@ -150,6 +210,11 @@ def main(argv: list[str] | None = None) -> int:
                 meta = nb["metadata"]["bnlab_corpus"]
                 failed = run_visible(path)
                 print(f"  {path.stem:32s} {meta['kind']:7s} raised: {failed or '-'}")
+                graded_raised = {f.split(":")[0] for f in failed} & set(meta["expected"])
+                undeclared = sorted(g for g in graded_raised if meta["expected"][g] != 0)
+                if undeclared:
+                    print(f"    !! raised but declared as earned: {undeclared}")
+    write_readme_table()
     return 0
 
 

@@ -416,4 +416,38 @@ VARIANTS = {
         "loses": ["test_skew_kurt_reference"],
         "cells": _with(NUMPY, skew_kurt=SKEW_NUMPY.replace("cov_x_x2 = 0.0", "cov_x_x2 = 1.0")),
     },
+    "wrong_expectation_unweighted": {
+        "kind": "wrong",
+        "about": "expectation returns the plain mean of the values (ignores the probabilities)",
+        "loses": ["test_expectation_die", "test_expectation_random"],
+        "cells": _with(
+            NUMPY,
+            expectation=EXPECTATION_NUMPY.replace(
+                "return float(np.dot(values, probs))", "return float(np.mean(values))"
+            ),
+        ),
+    },
+    "wrong_ddof_ignored": {
+        "kind": "wrong",
+        "about": "two_pass_var always divides by n (ddof only checked, never used)",
+        "loses": ["test_two_pass_var_shapes", "test_two_pass_var_random"],
+        "cells": _with(
+            NUMPY,
+            two_pass_var=TWO_PASS_NUMPY.replace(
+                "return ((x - mu) ** 2).sum(axis=0) / (n - ddof)",
+                "return ((x - mu) ** 2).sum(axis=0) / n",
+            ),
+        ),
+    },
+    "wrong_welford_old_mean_twice": {
+        "kind": "wrong",
+        "about": "welford adds delta**2 with the old mean twice (m2 += delta * delta)",
+        "loses": ["test_welford_small", "test_welford_random"],
+        "cells": _with(
+            NUMPY,
+            welford=WELFORD_NUMPY.replace(
+                "m2 = m2 + delta * (row - mean)", "m2 = m2 + delta * delta"
+            ),
+        ),
+    },
 }

@@ -257,4 +257,38 @@ VARIANTS = {
         "loses": ["test_quiz_scaling"],
         "cells": _with(NUMPY, quiz=_sub(QUIZ, 'answer_scaling = "B"', 'answer_scaling = "A"')),
     },
+    "wrong_sample_variance": {
+        "kind": "wrong",
+        "about": "minibatch_grad_var uses the sample variance of G (ddof=1) for sigma^2",
+        "loses": ["test_minibatch_grad_var_sanity", "test_minibatch_grad_var_random"],
+        "cells": _with(
+            NUMPY,
+            minibatch_grad_var=_sub(
+                EXACT_NUMPY, "sigma2 = G.var(axis=0)", "sigma2 = G.var(axis=0, ddof=1)"
+            ),
+        ),
+    },
+    "wrong_simulate_ignores_rng": {
+        "kind": "wrong",
+        "about": "simulate_grad_var draws from a fresh np.random.default_rng() and ignores rng "
+        "(not reproducible from the seed)",
+        "loses": ["test_simulate_shape"],
+        "cells": _with(
+            NUMPY,
+            simulate_grad_var=_sub(
+                SIMULATE_LOOP,
+                "rng = np.random.default_rng() if rng is None else rng",
+                "rng = np.random.default_rng()",
+            ),
+        ),
+    },
+    "wrong_slope_mixed_log_bases": {
+        "kind": "wrong",
+        "about": "loglog_slope fits log10(v) against ln(B) (mixed bases: slope / ln 10)",
+        "loses": ["test_loglog_slope_exact", "test_loglog_slope_reference"],
+        "cells": _with(
+            NUMPY,
+            loglog_slope=_sub(SLOPE_POLYFIT, "np.log(vs), 1)", "np.log10(vs), 1)"),
+        ),
+    },
 }

@@ -235,8 +235,9 @@ VARIANTS = {
     },
     "wrong_normalize_unbiased_var": {
         "kind": "wrong",
-        "about": "normalize divides by the unbiased standard deviation (ddof=1)",
-        "loses": ["test_normalize_reference"],
+        "about": "normalize divides by the unbiased standard deviation (ddof=1); the visible "
+        "mean-square test compares with the learner's normalize, so it fails too",
+        "loses": ["test_normalize_reference", "test_normalize_sanity", "test_mean_square_eps0"],
         "cells": _with(
             NUMPY,
             normalize=_sub(NORMALIZE_NUMPY, "var = x.var(axis=0)", "var = x.var(axis=0, ddof=1)"),
@@ -272,7 +273,7 @@ VARIANTS = {
     "wrong_forward_conv_axis0": {
         "kind": "wrong",
         "about": "bn_forward takes conv statistics over axis 0 only (per channel and pixel)",
-        "loses": ["test_bn_forward_reference"],
+        "loses": ["test_bn_forward_reference", "test_bn_forward_shapes"],
         "cells": _with(
             NUMPY,
             bn_forward=_sub(FORWARD_NUMPY, "axes = (0,) + tuple(range(2, x.ndim))", "axes = (0,)"),
@@ -302,7 +303,7 @@ VARIANTS = {
     "wrong_undo_without_eps": {
         "kind": "wrong",
         "about": "undo_params returns gamma = sqrt(var) (forgets the eps that bn_forward adds)",
-        "loses": ["test_undo_reference"],
+        "loses": ["test_undo_reference", "test_undo_visible"],
         "cells": _with(
             NUMPY,
             undo=_sub(UNDO_NUMPY, "np.sqrt(x.var(axis=0) + eps)", "np.sqrt(x.var(axis=0))"),
@@ -322,7 +323,7 @@ VARIANTS = {
     "wrong_mean_square_sqrt": {
         "kind": "wrong",
         "about": "mean_square_xhat = sqrt(var / (var + eps)) (the mean |xhat| scale, not squares)",
-        "loses": ["test_mean_square_random"],
+        "loses": ["test_mean_square_random", "test_mean_square_eps0"],
         "cells": _with(
             NUMPY,
             mean_square=_sub(
@@ -341,5 +342,38 @@ VARIANTS = {
         "about": "n_learnable = 192 (counts the running mean and variance as learnable)",
         "loses": ["test_quiz_learnable"],
         "cells": _with(NUMPY, quiz=_sub(QUIZ, "n_learnable = 96", "n_learnable = 192")),
+    },
+    "wrong_normalize_casts_to_float64": {
+        "kind": "wrong",
+        "about": "normalize starts with np.asarray(x, dtype=float): float32 in, float64 out",
+        "loses": ["test_normalize_sanity", "test_normalize_reference"],
+        "cells": _with(
+            NUMPY,
+            normalize=_sub(
+                NORMALIZE_NUMPY, "    x = np.asarray(x)\n", "    x = np.asarray(x, dtype=float)\n"
+            ),
+        ),
+    },
+    "wrong_forward_casts_to_float64": {
+        "kind": "wrong",
+        "about": "bn_forward starts with np.asarray(x, dtype=float): float32 in, float64 out",
+        "loses": ["test_bn_forward_shapes", "test_bn_forward_reference"],
+        "cells": _with(
+            NUMPY,
+            bn_forward=_sub(
+                FORWARD_NUMPY, "    x = np.asarray(x)\n", "    x = np.asarray(x, dtype=float)\n"
+            ),
+        ),
+    },
+    "wrong_mean_square_inverse": {
+        "kind": "wrong",
+        "about": "mean_square_xhat = 1 / (var + eps) (forgets that the mean of d^2 is var)",
+        "loses": ["test_mean_square_eps0", "test_mean_square_random"],
+        "cells": _with(
+            NUMPY,
+            mean_square=_sub(
+                MEAN_SQUARE_NUMPY, "return var / (var + eps)", "return 1 / (var + eps)"
+            ),
+        ),
     },
 }

@@ -260,7 +260,12 @@ VARIANTS = {
         "kind": "wrong",
         "about": "bn_backward forgets the variance path: dx = gamma/sigma (dy - mean(dy)); "
         "we3_dx, computed with it, is then not zero",
-        "loses": ["test_bn_backward_reference", "test_we3", "test_we3_property"],
+        "loses": [
+            "test_bn_backward_reference",
+            "test_we3",
+            "test_we3_property",
+            "test_bn_backward_shapes",
+        ],
         "cells": _with(
             COMPACT_NUMPY,
             bn_backward=_sub(COMPACT, "(n * dy - dbeta - x_hat * dgamma)", "(n * dy - dbeta)"),
@@ -269,7 +274,7 @@ VARIANTS = {
     "wrong_eps_outside_sqrt": {
         "kind": "wrong",
         "about": "bn_backward uses 1 / (sqrt(var) + eps) (eps outside the square root)",
-        "loses": ["test_bn_backward_reference", "test_bn_backward_edge"],
+        "loses": ["test_bn_backward_reference", "test_bn_backward_edge", "test_bn_backward_shapes"],
         "cells": _with(
             COMPACT_NUMPY,
             bn_backward=_sub(COMPACT, "1 / np.sqrt(var + eps)", "1 / (np.sqrt(var) + eps)"),

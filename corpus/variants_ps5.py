@@ -694,4 +694,39 @@ VARIANTS = {
             bn_sgd_angles=_sub(ANGLES, "row_length = float(np.sqrt(10.0))", "row_length = 4.0"),
         ),
     },
+    "wrong_affine_shift_sign": {
+        "kind": "wrong",
+        "about": "inference_affine: shift = beta + running_mean * scale (sign of the mean)",
+        "loses": ["test_inference_affine_small", "test_inference_affine_reference"],
+        "cells": _with(
+            NUMPY,
+            inference_affine=_sub(
+                AFFINE, "shift = beta - running_mean * scale", "shift = beta + running_mean * scale"
+            ),
+        ),
+    },
+    "wrong_op_counts_floats": {
+        "kind": "wrong",
+        "about": "the three counts are floats (4.0 * d), not integers; the values are right",
+        "loses": ["test_op_counts_types"],
+        "cells": _with(
+            NUMPY,
+            op_counts=_sub(
+                _sub(_sub(OPS, "return 4 * d", "return 4.0 * d"), "return 2 * d", "return 2.0 * d"),
+                "return d_out * (d_in + (d_in - 1) + 1)",
+                "return float(d_out * (d_in + (d_in - 1) + 1))",
+            ),
+        ),
+    },
+    "wrong_inference_stats_biased": {
+        "kind": "wrong",
+        "about": "inference_stats averages the biased batch variances (ddof=0)",
+        "loses": ["test_inference_stats_small", "test_inference_stats_reference"],
+        "cells": _with(
+            NUMPY,
+            inference_stats=_sub(
+                STATS, "variances = batches.var(axis=1, ddof=1)", "variances = batches.var(axis=1)"
+            ),
+        ),
+    },
 }

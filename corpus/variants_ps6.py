@@ -345,4 +345,38 @@ def sync_backward(dy, x, gamma, sizes, eps=1e-5):
         "loses": ["test_quiz_shares"],
         "cells": _with(VECTOR, quiz=_sub(QUIZ, "dbeta_seen = 13.0", "dbeta_seen = 3.25")),
     },
+    "wrong_local_moments_float64": {
+        "kind": "wrong",
+        "about": "local_moments computes in float64 and returns float64 for a float32 slice "
+        "(sync_backward casts its results back, so Part C is unaffected)",
+        "loses": ["test_local_moments_small", "test_local_moments_reference"],
+        "cells": _with(
+            VECTOR,
+            local_moments=_sub(
+                LOCAL,
+                "    x_k = np.asarray(x_k)\n",
+                "    x_k = np.asarray(x_k, dtype=np.float64)\n",
+            ),
+        ),
+    },
+    "wrong_merge_through_variances": {
+        "kind": "wrong",
+        "about": "merge_moments goes through the variances m2_k / n_k, which are NaN for an "
+        "empty process (0 * NaN poisons the sums); right when every count is positive",
+        "loses": ["test_merge_moments_small", "test_merge_moments_empty"],
+        "cells": _with(
+            LOOP,
+            merge_moments=MERGE_LOOP.split("def merge_moments")[0]
+            + '''def merge_moments(counts, means, m2s):
+    """Count, mean and centred sum of squares of the union of the slices."""
+    means, m2s = np.asarray(means), np.asarray(m2s)
+    c = np.asarray(counts).astype(means.dtype)[:, None]
+    n = int(np.sum(counts))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        var_k = m2s / c
+    mean = (c * means).sum(axis=0) / means.dtype.type(n)
+    return n, mean, (c * (var_k + (means - mean) ** 2)).sum(axis=0)
+''',
+        ),
+    },
 }
