@@ -26,12 +26,14 @@ from bnlab.dataparallel import (
 )
 from bnlab.distributed import (
     SyncBatchNorm,
+    convert_sync_batchnorm,
     local_moments,
     merge_moments,
     sync_batch_norm,
 )
 from bnlab.launch import ProcessFailed, run_distributed
 from bnlab.layer import BatchNorm
+from bnlab.torch_sync import DDPRun, cpu_kernels, ddp_train, subgroups, torch_and_bnlab
 
 # Examples per process: unequal slices, a process with a single example, one with none.
 WORLDS = {1: [5], 2: [1, 4], 3: [3, 1, 5], 4: [2, 0, 3, 1]}
@@ -445,3 +447,114 @@ class TestLauncher:
     def test_bad_arguments(self, fn, world_size, error, match):
         with pytest.raises(error, match=match):
             run_distributed(fn, world_size)
+
+
+class TestTorchSyncKernels:
+    """The CPU versions of the five kernels of torch's SyncBatchNorm, against torch autograd.
+
+    Registering them gives this test process CPU kernels it did not have; nothing else here
+    calls those operators.
+    """
+
+    def test_single_process_forward_and_backward_match_autograd(self):
+        cpu_kernels()
+        x, dy, gamma, beta, _ = make_batches([4], (2, 3), seed=5)
+        x, dy = x[0], dy[0]
+        mean, invstd = torch.batch_norm_stats(x, EPS)
+        counts = torch.tensor([x.numel() // C], dtype=torch.float64)
+        rm, rv = torch.zeros(C, dtype=torch.float64), torch.ones(C, dtype=torch.float64)
+        mean, invstd = torch.batch_norm_gather_stats_with_counts(
+            x, mean[None], invstd[None], rm, rv, MOMENTUM, EPS, counts
+        )
+        y = torch.batch_norm_elemt(x, gamma, beta, mean, invstd, EPS)
+        sum_dy, sum_dy_xmu, dgamma, dbeta = torch.batch_norm_backward_reduce(
+            dy, x, mean, invstd, gamma, True, True, True
+        )
+        dx = torch.batch_norm_backward_elemt(
+            dy, x, mean, invstd, gamma, sum_dy, sum_dy_xmu, counts.to(torch.int32)
+        )
+        oracle = torch_oracle(x[None], dy[None], gamma, beta, x[:1])
+        for key, value in {"y": y, "dx": dx, "dgamma": dgamma, "dbeta": dbeta}.items():
+            assert_close(value, oracle[key][0])
+        assert_close(rm, oracle["running_mean"][0])
+        assert_close(rv, oracle["running_var"][0])
+
+
+@pytest.fixture(scope="module")
+def torch_vs_bnlab():
+    sizes = WORLDS[4]
+    batches = make_batches(sizes, (2, 3), seed=6)
+    case = slice_case(*batches, sizes)
+    return batches, torch_oracle(*batches), run_distributed(torch_and_bnlab, len(sizes), case)
+
+
+class TestTorchSyncAcrossProcesses:
+    @pytest.mark.parametrize("key", ["y", "dx"])
+    def test_torch_function_matches_single_process(self, torch_vs_bnlab, key):
+        _, oracle, ranks = torch_vs_bnlab
+        got = torch.stack([torch.cat([r["torch"][t][key] for r in ranks]) for t in range(STEPS)])
+        assert_close(got, oracle[key])
+
+    @pytest.mark.parametrize("key", ["dgamma", "dbeta"])
+    def test_torch_parameter_gradients_sum(self, torch_vs_bnlab, key):
+        _, oracle, ranks = torch_vs_bnlab
+        for t in range(STEPS):
+            assert_close(sum(r["torch"][t][key] for r in ranks), oracle[key][t])
+
+    def test_torch_running_statistics(self, torch_vs_bnlab):
+        _, oracle, ranks = torch_vs_bnlab
+        for r in ranks:
+            assert_close(r["running"]["torch"][0], oracle["running_mean"][-1])
+            assert_close(r["running"]["torch"][1], oracle["running_var"][-1])
+
+    def test_eval_without_running_stats(self, torch_vs_bnlab):
+        (x, *_), _, ranks = torch_vs_bnlab
+        union = F.batch_norm(x[0], None, None, training=True).split(WORLDS[4])
+        for k, r in enumerate(ranks):
+            own = x[0].split(WORLDS[4])[k]
+            if len(own):
+                assert_close(r["eval_no_running"]["bnlab"], union[k])
+                assert_close(
+                    r["eval_no_running"]["torch"], F.batch_norm(own, None, None, training=True)
+                )
+
+
+class TestConvertSyncBatchnorm:
+    def test_keeps_parameters_buffers_and_mode(self):
+        net = torch.nn.Sequential(
+            torch.nn.Conv2d(2, 3, 1), torch.nn.Sequential(torch.nn.BatchNorm2d(3, momentum=None))
+        ).eval()
+        inner = net[1][0]
+        inner.running_var.fill_(2.0)
+        weight = inner.weight
+        converted = convert_sync_batchnorm(net)
+        layer = converted[1][0]
+        assert isinstance(layer, SyncBatchNorm) and layer.momentum is None
+        assert layer.weight is weight and not layer.training
+        assert torch.equal(layer.running_var, torch.full((3,), 2.0))
+        assert list(converted.state_dict()) == [*net.state_dict()]
+
+    def test_refuses_what_is_not_a_module(self):
+        with pytest.raises(TypeError, match="module must be a torch.nn.Module"):
+            convert_sync_batchnorm("bn")
+
+
+def test_subgroups_normalize_over_their_own_pair():
+    x = torch.randn(12, 2, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
+    ranks = run_distributed(subgroups, 4, x)
+    expected = torch.cat([F.batch_norm(x[i : i + 6], None, None, training=True) for i in (0, 6)])
+    for name in ("bnlab", "torch"):
+        assert_close(torch.cat([r[name] for r in ranks]), expected)
+    assert [r["group_ranks"] for r in ranks] == [[0, 1], [0, 1], [2, 3], [2, 3]]
+    assert all(r["converted"] == [r["group_ranks"]] for r in ranks)
+
+
+def test_ddp_with_synchronized_bn_is_single_process_training():
+    runs = [DDPRun("sync", False, per_process=3, steps=3), DDPRun("local", True, 3, steps=3)]
+    ranks = run_distributed(ddp_train, 2, *runs)
+    (alone,) = run_distributed(ddp_train, 1, DDPRun("sync", False, per_process=6, steps=3))[0]
+    assert_close(ranks[0][0]["params"], alone["params"])
+    for r in ranks:
+        assert torch.equal(r[0]["running_mean"][0], ranks[0][0]["running_mean"][0])
+        assert torch.equal(r[1]["running_mean"][1], ranks[0][1]["running_mean"][1])
+    assert not torch.equal(ranks[1][1]["running_mean"][0], ranks[0][1]["running_mean"][0])

@@ -404,3 +404,49 @@ class SyncBatchNorm(nn.Module):
         dtype = self.running_mean.dtype
         self.running_mean.mul_(1 - m).add_(mean.to(dtype), alpha=m)
         self.running_var.mul_(1 - m).add_((m2 / (n - 1)).to(dtype), alpha=m)
+
+
+def convert_sync_batchnorm(module, group=None):
+    """Replace every BatchNorm1d/2d/3d of `module` by a `SyncBatchNorm` with the same state.
+
+    Derived in chapter 9. The counterpart of ``torch.nn.SyncBatchNorm.convert_sync_batchnorm``
+    for CPU processes: parameters (the same ``Parameter`` objects, so an optimizer built before
+    still holds them), buffers and train/eval mode carry over; `group` is the process group
+    every converted layer synchronizes over (None: the default group).
+
+    Parameters
+    ----------
+    module : torch.nn.Module
+    group : torch.distributed ProcessGroup or None
+
+    Returns
+    -------
+    torch.nn.Module
+        `module` itself with its BN layers replaced, or the new layer if `module` is one.
+
+    Examples
+    --------
+    >>> net = convert_sync_batchnorm(nn.Sequential(nn.Linear(4, 3), nn.BatchNorm1d(3)))
+    >>> type(net[1]).__name__, net[1].num_features
+    ('SyncBatchNorm', 3)
+    """
+    if not isinstance(module, nn.Module):
+        raise TypeError(f"module must be a torch.nn.Module, got {type(module).__name__}")
+    if isinstance(module, nn.modules.batchnorm._BatchNorm):
+        new = SyncBatchNorm(
+            module.num_features,
+            module.eps,
+            module.momentum,
+            module.affine,
+            module.track_running_stats,
+            group,
+        )
+        if module.affine:
+            new.weight, new.bias = module.weight, module.bias
+        if module.track_running_stats:
+            new.running_mean, new.running_var = module.running_mean, module.running_var
+            new.num_batches_tracked = module.num_batches_tracked
+        return new.train(module.training)
+    for name, child in module.named_children():
+        module.add_module(name, convert_sync_batchnorm(child, group))
+    return module
