@@ -348,7 +348,7 @@ class Report:
             for t in part.tests:
                 if part.status == "not attempted" and t.status == "not attempted":
                     continue
-                share = ", with hidden tests" if t.hidden else ""
+                share = "; its hidden tests are not run here" if t.hidden else ""
                 lines.append(
                     f"      {t.status:<13} {t.grade_id} ({t.points:g} point"
                     f"{'s' if t.points != 1 else ''}{share})"

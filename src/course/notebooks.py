@@ -158,6 +158,21 @@ def write_notebooks(root=ROOT):
     return changed
 
 
+def write_exercise_setup(root=ROOT):
+    """Point the setup cell of every notebook in ``exercises/`` at the public repository of
+    `root` (what a fork needs: ``course.publish``); return the notebooks rewritten."""
+    code = SETUP_CODE.format(requirement=read_address(root).pip_requirement)
+    changed = []
+    for path in sorted((Path(root) / EXERCISES).glob("*/*.ipynb")):
+        nb = nbformat.read(path, as_version=4)
+        setup = [c for c in nb.cells if SETUP_TAG in c.metadata.get("tags", [])]
+        if setup and setup[0].source != code:
+            setup[0].source = code
+            nbformat.write(nb, path)
+            changed.append(path)
+    return changed
+
+
 def _strip_markers(source, markers):
     return "\n".join(line for line in source.splitlines() if line.strip() not in markers).strip(
         "\n"

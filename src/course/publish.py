@@ -159,8 +159,17 @@ python -m venv .venv
 ## The exercises
 
 Open a notebook in `exercises/`, fill in every cell that says `YOUR CODE HERE`, and run the cells
-below it: the visible tests give instant feedback on shapes and sanity. The hidden tests that
-decide the grade are not in this repository; your instructor runs them on your submission.
+below it: the visible tests give instant feedback on shapes and sanity. To check a whole
+notebook part by part, save it and run
+
+```bash
+.venv/bin/python -m bnlab.selfcheck exercises/ps3_bn_forward/bn_forward.ipynb
+```
+
+(or `from bnlab.selfcheck import check; check()` in a cell of the notebook, Colab included): it
+runs the visible tests in a fresh Python and says, part by part, what passed, what failed and by
+how much. The hidden tests that decide the grade are not in this repository; your instructor
+runs them on your submission.
 
 ## Publishing a copy (a fork)
 
@@ -213,10 +222,10 @@ def main(argv=None, environ=None):
         branch = branch or environ.get("GITHUB_REF_NAME")
     if not repository or not branch:
         parser.error("give --repository and --branch, or --from-github in a GitHub Actions run")
-    from course.notebooks import write_notebooks
+    from course.notebooks import write_exercise_setup, write_notebooks
 
     address = set_repository(args.root, repository, branch)
-    changed = write_notebooks(args.root)
+    changed = write_notebooks(args.root) + write_exercise_setup(args.root)
     if args.readme:
         (args.root / "README.md").write_text(readme(args.root, address))
     print(f"{args.root}: links name {address.repo_url} ({address.branch}), site {address.site}")
