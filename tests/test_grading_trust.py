@@ -410,7 +410,9 @@ def _submit(course, student, nb_or_text):
 def graded(tmp_path_factory):
     """The class graded: (results by student, course, what was measured before)."""
     tmp = tmp_path_factory.mktemp("trust")
-    os.environ["BNLAB_CELL_TIMEOUT"] = "15"  # an endless cell costs this; honest cells take < 1 s
+    # an endless cell costs this; honest cells take < 1 s, three children touching 3.6 GB
+    # under one CPU a few seconds (more on a loaded machine)
+    os.environ["BNLAB_CELL_TIMEOUT"] = "30"
     course = CourseDir(runner.write_config(tmp / "course"))
     import shutil
 
@@ -535,8 +537,11 @@ def test_memory_is_bounded_for_the_kernel_and_its_children_together(graded):
 
 
 def test_no_process_outlives_grading(graded):
-    out = (graded[1].autograded("fork_bomb", A) / NB).read_text()
-    assert "fork refused after" in out
+    # the bomb ran after hidden tests: its output is withheld from the feedback (the bound
+    # itself is checked in tests/test_grading_attacks.py); the incidents say nothing was lost
+    nb = json.loads((graded[1].autograded("fork_bomb", A) / NB).read_text())
+    shown = "".join("".join(o.get("text", "")) for o in nb["cells"][-1]["outputs"])
+    assert "fork refused after" not in shown and "output not shown" in shown, shown
     # its sleepers ran as `python -c ... BOMB` (other tests' kernels may be running meanwhile)
     left = subprocess.run(["pgrep", "-f", BOMB], capture_output=True)
     assert left.stdout == b"", left.stdout

@@ -3,6 +3,7 @@
 Trusted side (the grader's process):
 
 - `course.grading.autograde`  a batch: sandbox probe, canary, every submission, the gradebook
+- `course.grading.worker`     one submission in a process of its own, memory and time bounded
 - `course.grading.submission` one submission: which cells run, which tests are judged, feedback
 - `course.grading.judge`      runs a test cell of the course's copy here, decides its points
 - `course.grading.referee`    what hidden tests call: `agree`, `expect_choice`, `expect_number`
@@ -10,6 +11,7 @@ Trusted side (the grader's process):
 - `course.grading.session`    the grader's end of a kernel: requests, time limits, restarts
 - `course.grading.sandbox`    bubblewrap, cgroups and resource limits around the kernel
 - `course.grading.wire`       the channel's framing and plain values (both sides)
+- `course.grading.text`       the kernel's text escaped and bounded for logs, messages, feedback
 - `course.grading.runner`, `config`  nbgrader as a subprocess, the course's nbgrader settings
 - `course.grading.exercises`  generate exercises/, check it for drift and leaks
 - `course.grading.scores`, `feedback`, `scan`, `tripwire`  scores, feedback scrubbing, a static

@@ -31,19 +31,24 @@ except ImportError:
 
 from bnlab import selfcheck  # noqa: E402
 from course.grading import autograde, exercises, sandbox, scan, submission  # noqa: E402
+from course.grading.text import clean  # noqa: E402
 from course.layout import REPO_ROOT, CourseDir  # noqa: E402
 
 
 def _print_result(result, out=sys.stdout):
-    for part, (got, mx) in result.by_part().items():
-        print(f"  {got:5.1f} / {mx:4.1f}  {part}", file=out)
-    print(f"  {result.total:5.1f} / {result.max_total:4.1f}  total", file=out)
+    """A submission's report: one line per part and the total (for autograde, the scores the
+    gradebook holds), then one line per message; whatever in them came from the kernel is
+    escaped (:func:`course.grading.text.clean`), so no line of it can pass for another."""
+    if not result.ungraded:
+        for part, (got, mx) in result.by_part().items():
+            print(f"  {got:5.1f} / {mx:4.1f}  {clean(part, 200)}", file=out)
+        print(f"  {result.total:5.1f} / {result.max_total:4.1f}  total", file=out)
     for nb, messages in result.messages.items():
         for gid, message in messages.items():
             if message != "passed":
-                print(f"  - {nb}: {gid}: {message}", file=out)
+                print(f"  - {clean(nb, 200)}: {clean(gid, 200)}: {clean(message)}", file=out)
     for incident in result.incidents:
-        print(f"  ! {incident}", file=out)
+        print(f"  ! {clean(incident)}", file=out)
 
 
 def main(argv=None):
@@ -113,17 +118,28 @@ def _run(args):
         how = {"cgroup": "a cgroup bounds memory and processes of the kernel and its children",
                "rlimit": "memory is bounded per process (no writable cgroup: grade as root for "
                "a bound on the kernel and its children together)"}[bound]  # fmt: skip
-        print(f"the sandbox starts: {how}")
+        cpu = {"cgroup": "each sandbox has a CPU quota of its own (--workers N is allowed)",
+               "session": "each sandbox is one scheduling group, its processes cannot leave it "
+               "(--workers N is allowed)",
+               None: "no CPU share per sandbox (--workers 1 only)"}  # fmt: skip
+        cpu = cpu[sandbox.cpu_bounded()]
+        print(f"the sandbox starts: {how}; {cpu}")
     elif args.command == "autograde":
-        for result in autograde.autograde(
+        results = autograde.autograde(
             args.assignment,
             Path(args.root),
             students=args.student,
             timeout=args.timeout,
             workers=args.workers,
             sandboxed=not args.no_sandbox,
-        ):
-            print(f"{result.student}:")
+        )
+        recorded = autograde.recorded_scores(
+            Path(args.root), args.assignment, [r.student for r in results if not r.ungraded]
+        )
+        for result in results:
+            # the scores printed are the gradebook's, read back; nothing else decides them
+            result.scores = recorded.get(result.student, {})
+            print(f"{clean(result.student, 200)}:")
             _print_result(result)
             flags = scan_dir(CourseDir(args.root).submitted(result.student, args.assignment))
             for f in flags:

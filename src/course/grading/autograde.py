@@ -4,8 +4,10 @@ For a batch: the sandbox is probed (grading refuses without it unless the instru
 ``sandboxed=False``, the CLI's ``--no-sandbox``); the reference solution is graded through the
 same pipeline as a **canary** and must score full marks, or nothing is graded (a broken grading
 environment never turns into wrong grades); then every submission is graded
-(:func:`course.grading.submission.grade_submission`), each in a sandbox of its own, and the
-scores are written into the instructor's gradebook by this process only.
+(:func:`course.grading.submission.grade_submission`), each in a sandbox of its own and by a
+worker process of its own whose memory and time are bounded (:mod:`course.grading.worker`), and
+the scores are written into the instructor's gradebook by this process only, each submission's
+as soon as it is graded (a failure later in the batch loses nothing already graded).
 
 With ``workers > 1`` that many submissions are graded at the same time. That is safe only because
 each kernel is sandboxed: it sees no other submission, no gradebook and no course files, so it
@@ -14,14 +16,15 @@ is refused without the sandbox.
 
 import logging
 import warnings
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
 
 import bnlab
-from course.grading import PACKAGE_DIR, sandbox
+from course.grading import PACKAGE_DIR, sandbox, worker
 from course.grading.runner import run_nbgrader
 from course.grading.scores import Result
 from course.grading.submission import grade_submission
+from course.grading.text import clean
 from course.grading.tripwire import Tripwire
 from course.layout import REPO_ROOT, CourseDir
 
@@ -92,6 +95,13 @@ def autograde(name, root=REPO_ROOT, *, students=None, timeout=1800, workers=1, s
     root, course = Path(root), CourseDir(root)
     if sandboxed:
         sandbox.probe()
+        if workers > 1 and not sandbox.cpu_bounded():
+            raise ValueError(
+                "workers > 1 needs a CPU share per sandbox (a writable cgroup with the cpu "
+                "controller: grade as root; or the kernel's automatic scheduling groups), or a "
+                "submission's busy children would slow its neighbour past the cell time limit; "
+                "grade with --workers 1 here"
+            )
     elif workers > 1:
         raise ValueError("workers > 1 needs the sandbox: unsandboxed kernels can reach each other")
     source_dir = course.source / name
@@ -106,7 +116,7 @@ def autograde(name, root=REPO_ROOT, *, students=None, timeout=1800, workers=1, s
     def grade(student):
         wire = None if sandboxed else Tripwire(_trusted_paths(root, name))
         try:
-            result = grade_submission(
+            result = worker.grade(
                 source_dir,
                 course.submitted(student, name),
                 student,
@@ -115,7 +125,7 @@ def autograde(name, root=REPO_ROOT, *, students=None, timeout=1800, workers=1, s
                 keep=course.autograded(student, name),
             )
         except Exception as exc:  # noqa: BLE001 - one submission must not stop the batch
-            logging.getLogger(__name__).exception("grading %s failed", student)
+            logging.getLogger(__name__).exception("grading %s failed", clean(student, 200))
             result = Result(student, name, ungraded=True)
             result.incidents.append(
                 f"NOT GRADED: the grader failed on this submission ({type(exc).__name__}); "
@@ -126,18 +136,47 @@ def autograde(name, root=REPO_ROOT, *, students=None, timeout=1800, workers=1, s
             result.incidents.append("changed trusted files, restored: " + ", ".join(changed))
         return result
 
-    if workers > 1 and len(todo) > 1:
-        with ThreadPoolExecutor(max_workers=workers) as pool:
-            results = list(pool.map(grade, todo))
-    else:
-        results = [grade(s) for s in todo]
-    for result in results:
+    def record(result):
         if result.ungraded:
-            continue
+            return
         ts_file = course.submitted(result.student, name) / "timestamp.txt"
         timestamp = ts_file.read_text().strip()[:100] if ts_file.exists() else None
         _record(course.gradebook_url, result, timestamp)
-    return results
+
+    # each result is recorded as soon as it is there, by this thread only
+    by_student = {}
+    if workers > 1 and len(todo) > 1:
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            futures = [pool.submit(grade, s) for s in todo]
+            for future in as_completed(futures):
+                result = future.result()
+                record(result)
+                by_student[result.student] = result
+    else:
+        for student in todo:
+            by_student[student] = result = grade(student)
+            record(result)
+    return [by_student[s] for s in todo]
+
+
+def recorded_scores(root, name, students):
+    """``{student: {notebook: {grade_id: (score, max)}}}`` as the gradebook of course `root`
+    holds them for assignment `name`: the autograde report prints these, never a text of the
+    grading run."""
+    from nbgrader.api import Gradebook, MissingEntry
+
+    out = {}
+    with Gradebook(CourseDir(root).gradebook_url) as gb:
+        for student in students:
+            try:
+                submission = gb.find_submission(name, student)
+            except MissingEntry:
+                continue
+            out[student] = {
+                nb.name: {g.name: (float(g.score or 0), float(g.max_score)) for g in nb.grades}
+                for nb in submission.notebooks
+            }
+    return out
 
 
 def _trusted_paths(root, name):

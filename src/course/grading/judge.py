@@ -13,6 +13,7 @@ never quotes a hidden line -- is written by this module only.
 import ast
 import builtins
 import contextlib
+import os
 import signal
 import sys
 import threading
@@ -20,13 +21,16 @@ import traceback
 from dataclasses import dataclass
 
 from course.grading.session import KernelLost, StudentRaised
+from course.grading.text import clean
 from course.layout import HIDDEN_MARKERS
 
 _FILENAME = "<test {}>"
 
 
-#: seconds a test may take in the grader itself (the learner's values could make it slow)
-JUDGE_TIMEOUT = 300
+#: seconds a test may take in the grader itself (the learner's values could make it slow);
+#: BNLAB_JUDGE_TIMEOUT says otherwise. Its memory is bounded by the grading worker
+#: (:mod:`course.grading.worker`), whose main thread runs every test.
+JUDGE_TIMEOUT = int(os.environ.get("BNLAB_JUDGE_TIMEOUT", "300"))
 
 
 class JudgeTimeout(BaseException):
@@ -35,8 +39,9 @@ class JudgeTimeout(BaseException):
 
 @contextlib.contextmanager
 def _time_limit(seconds):
-    """Interrupt the block after `seconds` (in the main thread; parallel workers rely on the
-    bounds of :mod:`course.grading.wire` instead)."""
+    """Interrupt the block after `seconds` (in the main thread, where the grading worker of
+    :mod:`course.grading.worker` runs every test; in another thread only the worker's own time
+    limit applies)."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
@@ -132,9 +137,18 @@ def judge(cell, session, base_ns):
         return Verdict(
             grade_id, 0.0, points, f"not judged: the test ran over {JUDGE_TIMEOUT} s in the grader"
         )
+    except MemoryError:
+        session.kill()
+        return Verdict(
+            grade_id, 0.0, points, "not judged: the test ran out of memory in the grader"
+        )
+    finally:
+        session.watch = None
 
 
 def _judge(cell, session, ns, grade_id, points):
+    filename = _FILENAME.format(grade_id)
+    session.watch = (filename, visible_lines(cell.source))
     try:
         for name in free_names(cell.source):
             if name in ns:
@@ -142,18 +156,24 @@ def _judge(cell, session, ns, grade_id, points):
             found, value = session.get(name)
             if found:
                 ns[name] = value
-        code = compile(cell.source, _FILENAME.format(grade_id), "exec")
+        code = compile(cell.source, filename, "exec")
         exec(code, ns)  # noqa: S102 - the course's own test, not the learner's code
     except KernelLost as exc:
-        return Verdict(grade_id, 0.0, points, f"not judged: {exc}")
+        return Verdict(grade_id, 0.0, points, clean(f"not judged: {exc}"))
+    except (JudgeTimeout, MemoryError):
+        raise
     except Exception as exc:  # noqa: BLE001 - every failure is reported, none escapes
-        return Verdict(grade_id, 0.0, points, _explain(exc, cell.source, grade_id))
+        message = _explain(exc, cell.source, grade_id, session.tainted)
+        return Verdict(grade_id, 0.0, points, clean(message))
     return Verdict(grade_id, points, points, "passed")
 
 
-def _explain(exc, source, grade_id):
+def _explain(exc, source, grade_id, tainted=False):
     """Why a test failed, in words: the learner's exception, the referee's message, or the
-    failing line when it is a visible one (a hidden line is never quoted)."""
+    failing line when it is a visible one (a hidden line is never quoted). Once the kernel has
+    seen a hidden test's inputs (`tainted`), nothing the kernel said is quoted: only names and
+    words of this side (the builtin exception a learner's error counts as, the referee's
+    message without the learner's values)."""
     line_no = None
     for frame, lineno in traceback.walk_tb(sys.exc_info()[2]):
         if frame.f_code.co_filename == _FILENAME.format(grade_id):
@@ -165,10 +185,16 @@ def _explain(exc, source, grade_id):
         else:
             where = " in a hidden test"
     if isinstance(exc, StudentRaised):
+        if tainted:
+            return f"your code raised {exc.builtin_name}{where}"
         return f"your code raised {type(exc).__name__}: {exc}{where}"
     if isinstance(exc, NameError):
         return f"{exc} (define it in your notebook){where}"
     if isinstance(exc, AssertionError):
-        text = str(exc).strip()
+        text = str(getattr(exc, "safe", None) if tainted else exc).strip()
+        if tainted and not hasattr(exc, "safe"):
+            text = ""  # an assertion of the test's own may format the learner's values
         return f"{text}{where}" if text else f"a check failed{where}"
+    if tainted:
+        return f"{type(exc).__name__}{where}"
     return f"{type(exc).__name__}: {exc}{where}"

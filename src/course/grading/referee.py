@@ -39,30 +39,65 @@ def hidden_rng(key):
 
 
 class RefereeError(AssertionError):
-    """Raised in the notebook when the submission disagrees with the reference."""
+    """Raised in the notebook when the submission disagrees with the reference.
+
+    ``safe`` is the same message without any text or value of the submission's (its exception
+    messages, its answers): the judge shows that one once the kernel has seen a hidden test's
+    inputs, which a submission could otherwise echo back through these messages."""
+
+    def __init__(self, message, safe=None):
+        super().__init__(message)
+        self.safe = message if safe is None else safe
+
+
+def _fail(problems, label):
+    """A :class:`RefereeError` from ``(message, safe message)`` pairs: at most five, one line."""
+    head = f"{label}: "
+    return RefereeError(
+        head + "; ".join(p for p, _ in problems[:5]), head + "; ".join(s for _, s in problems[:5])
+    )
 
 
 def _describe(value):
+    """A case's argument by kind, never by value (a hidden case's values stay hidden)."""
     if isinstance(value, np.ndarray):
         return f"{value.dtype} array of shape {value.shape}"
-    return repr(value)
+    if value is None or isinstance(value, bool):
+        return repr(value)
+    return f"a {type(value).__name__}"
+
+
+def _error_name(exc):
+    """The builtin exception `exc` counts as, for one the submission raised (a name of this
+    side, never the kernel's); else its class's name."""
+    return getattr(exc, "builtin_name", type(exc).__name__)
 
 
 def _as_outputs(out, n_out):
     """The learner's return value as a list of plain ndarrays (never subclasses)."""
     parts = [out] if n_out == 1 else out
-    if n_out > 1 and (not isinstance(out, (tuple, list)) or len(out) != n_out):
-        raise RefereeError(f"expected a tuple of {n_out} results, got {_describe(out)}")
+    if n_out > 1 and (type(out) not in (tuple, list) or len(out) != n_out):
+        raise RefereeError(f"expected a tuple of {n_out} results, got {_kind(out)}")
     arrays = []
     for k, p in enumerate(parts):
         try:
             a = np.array(p, copy=True, subok=False)
-        except Exception as exc:  # noqa: BLE001 - any failure is the learner's
-            raise RefereeError(f"result {k} is not array-like: {exc}") from None
+        except Exception:  # noqa: BLE001 - any failure is the learner's
+            raise RefereeError(f"result {k} is not array-like (got {_kind(p)})") from None
         if a.dtype.kind not in "fiub":
             raise RefereeError(f"result {k} must be numeric, got dtype {a.dtype}")
         arrays.append(a)
     return arrays
+
+
+def _kind(value):
+    """What the submission returned, by kind: an array's dtype and shape, a plain type's name,
+    or "an object that stayed in the kernel" (never its text)."""
+    if isinstance(value, np.ndarray):
+        return _describe(value)
+    if type(value) in (int, float, complex, bool, str, list, tuple, dict, type(None)):
+        return f"a {type(value).__name__}"
+    return "an object that stayed in the kernel"
 
 
 def agree(student, reference, cases, *, n_out=1, rtol=None, label=None, scale=None):
@@ -110,22 +145,22 @@ def agree(student, reference, cases, *, n_out=1, rtol=None, label=None, scale=No
             got_exc = None
         except Exception as exc:  # noqa: BLE001 - raising is an answer we compare
             got_exc = exc
-        got_error = type(got_exc).__name__ if got_exc is not None else None
-        message = str(got_exc)[:200] if got_exc is not None else ""
+        got_error = _error_name(got_exc) if got_exc is not None else None
         if ref_exc is not None:
             ref_error = type(ref_exc).__name__
             # the same class, or a subclass of it (ProbabilityError(ValueError) for ValueError)
             if not (isinstance(got_exc, type(ref_exc)) or got_error == ref_error):
-                got = got_error or "a result"
-                problems.append(f"case {i} ({what}): expected {ref_error}, got {got}")
+                msg = f"case {i} ({what}): expected {ref_error}, got {got_error or 'a result'}"
+                problems.append((msg, msg))
             continue
         if got_error is not None:
-            problems.append(f"case {i} ({what}): raised {got_error}: {message}")
+            msg = f"case {i} ({what}): raised {got_error}"
+            problems.append((f"{msg}: {str(got_exc)[:200]}", msg))
             continue
         try:
             gots = _as_outputs(out, n_out)
         except RefereeError as exc:
-            problems.append(f"case {i} ({what}): {exc}")
+            problems.append((f"case {i} ({what}): {exc}",) * 2)
             continue
         refs = [ref_out] if n_out == 1 else list(ref_out)
         scales = _scales(scale, args, kwargs, n_out)
@@ -134,7 +169,7 @@ def agree(student, reference, cases, *, n_out=1, rtol=None, label=None, scale=No
             if msg:
                 problems.append(msg)
     if problems:
-        raise RefereeError(f"{label or reference}: " + "\n".join(problems[:5]))
+        raise _fail(problems, label or reference)
     return None
 
 
@@ -166,23 +201,33 @@ _RTOL = {"float16": 1e-2, "float32": 1e-4, "float64": 1e-10}
 
 
 def _compare(i, k, got, ref, what, rtol, floor=0.0):
+    """None if `got` agrees with `ref`, else ``(message, safe message)``: the safe one has
+    nothing the submission chose but a one-digit error (a shape it returned could spell out
+    anything; see :class:`RefereeError`)."""
     where = f"case {i} ({what}), result {k}"
     if got.shape != ref.shape:
-        return f"{where}: shape {got.shape}, expected {ref.shape}"
+        return (
+            f"{where}: shape {got.shape}, expected {ref.shape}",
+            f"{where}: shape is not {ref.shape}",
+        )
     if got.dtype != ref.dtype:
-        return f"{where}: dtype {got.dtype}, expected {ref.dtype} (keep the input's dtype)"
+        return (
+            f"{where}: dtype {got.dtype}, expected {ref.dtype} (keep the input's dtype)",
+            f"{where}: dtype is not {ref.dtype} (keep the input's dtype)",
+        )
     if ref.size == 0:
         return None
     tol = rtol if rtol is not None else _RTOL.get(ref.dtype.name, 1e-10)
     ref64, got64 = ref.astype(np.float64), got.astype(np.float64)
     nan_ref, nan_got = np.isnan(ref64), np.isnan(got64)
     if not np.array_equal(nan_ref, nan_got):
-        return f"{where}: NaN where the reference has none (or the reverse)"
+        return (f"{where}: NaN where the reference has none (or the reverse)",) * 2
     scale = max(float(np.max(np.abs(np.where(nan_ref, 0.0, ref64)))), floor, 1e-300)
     err = np.abs(np.where(nan_ref, 0.0, got64 - ref64))
     worst = float(np.max(err)) / scale
     if not worst <= tol:
-        return f"{where}: values differ from the reference (relative error {worst:.2e} > {tol:.0e})"
+        text = f"{where}: values differ from the reference (relative error {{:.{{}}e}} > {tol:.0e})"
+        return text.format(worst, 2), text.format(worst, 0)
     return None
 
 
@@ -191,7 +236,8 @@ def expect_choice(answer, correct, name="answer"):
     if type(answer) is not str:  # noqa: E721 - subclasses could fake __eq__
         raise RefereeError(f"{name} must be a string such as 'A', got {type(answer).__name__}")
     if str.upper(str.strip(answer)) != correct:
-        raise RefereeError(f"{name}: {answer!r} is not the right choice")
+        safe = f"{name}: not the right choice"
+        raise RefereeError(f"{name}: {answer[:200]!r} is not the right choice", safe)
     return None
 
 
@@ -201,5 +247,5 @@ def expect_number(answer, correct, name="answer", rtol=1e-9):
         raise RefereeError(f"{name} must be a number, got {type(answer).__name__}")
     got = float(answer)
     if not abs(got - correct) <= rtol * max(abs(correct), 1.0):
-        raise RefereeError(f"{name}: {got!r} is not right")
+        raise RefereeError(f"{name}: {got!r} is not right", f"{name}: not right")
     return None

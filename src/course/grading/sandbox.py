@@ -156,9 +156,9 @@ def _memfd(name, data):
 #: x86-64 and aarch64: audit architecture and the numbers of the system calls the filter denies
 _SYSCALLS = {
     "x86_64": (0xC000003E, {"add_key": 248, "request_key": 249, "keyctl": 250, "clone3": 435,
-                            "unshare": 272, "clone": 56}),
+                            "unshare": 272, "clone": 56, "setsid": 112}),
     "aarch64": (0xC00000B7, {"add_key": 217, "request_key": 218, "keyctl": 219, "clone3": 435,
-                             "unshare": 97, "clone": 220}),
+                             "unshare": 97, "clone": 220, "setsid": 157}),
 }  # fmt: skip
 _CLONE_NEWUSER = 0x10000000
 
@@ -168,8 +168,10 @@ def seccomp_filter(machine=None):
     reach (``add_key``, ``keyctl`` and ``request_key`` fail with EPERM, so nothing a kernel
     stores survives it in a keyring another sandbox could read), no user namespace can be
     created (``clone`` or ``unshare`` with CLONE_NEWUSER: EPERM; ``clone3``, whose flags a
-    filter cannot read: ENOSYS, and the C library falls back to ``clone``), and system calls of
-    another ABI (x32, 32-bit) fail. Everything else is allowed."""
+    filter cannot read: ENOSYS, and the C library falls back to ``clone``), no process opens a
+    session of its own (``setsid``: EPERM; the scheduler gives every session of a process in the
+    root CPU group an equal share, so sixty sessions would take sixty shares from a neighbour),
+    and system calls of another ABI (x32, 32-bit) fail. Everything else is allowed."""
     machine = machine or os.uname().machine
     if machine not in _SYSCALLS:
         raise SandboxUnavailable(f"no system call filter for this machine ({machine})")
@@ -186,6 +188,7 @@ def seccomp_filter(machine=None):
         (None, jeq, "eperm", None, nr["add_key"]),
         (None, jeq, "eperm", None, nr["request_key"]),
         (None, jeq, "eperm", None, nr["keyctl"]),
+        (None, jeq, "eperm", None, nr["setsid"]),
         (None, jeq, "enosys", None, nr["clone3"]),
         (None, jeq, "flags", None, nr["unshare"]),
         (None, jeq, "flags", None, nr["clone"]),
@@ -325,14 +328,33 @@ class Cgroup:
 
 @functools.lru_cache(maxsize=1)
 def cpu_bounded():
-    """Whether each sandbox here gets a CPU bound of its own (a cgroup's CPU quota)."""
+    """How each sandbox here gets its share of the CPU, whatever its processes do: ``"cgroup"``
+    (a CPU quota of its own, as root), ``"session"`` (the scheduler's automatic group per
+    session: the sandbox is one session and its processes cannot open another), or None."""
     cgroup = cgroup_or_none(Limits())
-    if cgroup is None:
-        return False
+    if cgroup is not None:
+        try:
+            if cgroup.cpu:
+                return "cgroup"
+        finally:
+            cgroup.close()
+    return "session" if _autogroup_applies() else None
+
+
+def _autogroup_applies():
+    """Whether the scheduler groups processes by session here: autogrouping is on and this
+    process is in the root CPU cgroup (the only one it applies to)."""
     try:
-        return cgroup.cpu
-    finally:
-        cgroup.close()
+        if Path("/proc/sys/kernel/sched_autogroup_enabled").read_text().strip() != "1":
+            return False
+        lines = Path("/proc/self/cgroup").read_text().splitlines()
+    except OSError:
+        return False
+    for line in lines:
+        _, controllers, path = line.split(":", 2)
+        if "cpu" in controllers.split(","):
+            return path == "/"
+    return any(line == "0::/" for line in lines)
 
 
 def cgroup_or_none(limits):

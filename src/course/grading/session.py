@@ -14,11 +14,13 @@ import re
 import shutil
 import signal
 import subprocess
+import sys
 import tempfile
 import threading
 import time
 
 from course.grading import sandbox, wire
+from course.grading.text import clean
 
 #: seconds a cell or a call may run, unless BNLAB_CELL_TIMEOUT says otherwise
 CELL_TIMEOUT = 60.0
@@ -41,7 +43,11 @@ class KernelLost(BaseException):
 
 
 class StudentRaised(Exception):
-    """Base of the exceptions the submission's code raised (re-created by name on this side)."""
+    """Base of the exceptions the submission's code raised (re-created by name on this side).
+    ``builtin_name`` is the name of the builtin exception it counts as (``ValueError`` for a
+    learner's ``ProbabilityError(ValueError)``): a name of this side, not the kernel's."""
+
+    builtin_name = "Exception"
 
 
 _BUILTIN_EXCEPTIONS = {
@@ -66,9 +72,11 @@ def raised(name, message, bases=()):
     names = [_name(name), *(_name(b) for b in (bases if isinstance(bases, list) else []))]
     base = next((_BUILTIN_EXCEPTIONS[n] for n in names if n in _BUILTIN_EXCEPTIONS), Exception)
     try:
-        return type(names[0], (StudentRaised, base), {})(str(message))
+        exc = type(names[0], (StudentRaised, base), {})(clean(message))
     except TypeError:  # a builtin whose constructor wants more (UnicodeDecodeError, ...)
-        return type(names[0], (StudentRaised,), {})(str(message))
+        exc = type(names[0], (StudentRaised,), {})(clean(message))
+    exc.builtin_name = base.__name__
+    return exc
 
 
 class Session:
@@ -85,6 +93,11 @@ class Session:
         self.incidents = []
         self.stderr_tail = b""
         self.deadline = None
+        #: whether the running kernel has received inputs of a hidden test: from then on,
+        #: nothing it says may reach the feedback (a fresh kernel replays only cell sources)
+        self.tainted = False
+        #: set by the judge while a test runs: ``(filename, visible line numbers)``
+        self.watch = None
 
     # -------------------------------------------------------------- process
 
@@ -115,13 +128,15 @@ class Session:
             for fd in fds:
                 os.close(fd)
         self.generation += 1
+        self.tainted = False
+        self.stderr_tail = b""
         self.drainer = threading.Thread(target=self._drain, args=(self.proc,), daemon=True)
         self.drainer.start()
         try:
             hello = self._receive(START_TIMEOUT, "starting the kernel")
         except KernelLost as exc:
             last = self.stderr_tail.decode(errors="replace").strip().splitlines()[-1:]
-            raise KernelLost(f"{exc}: {last[0][:300]}" if last else str(exc)) from None
+            raise KernelLost(f"{exc}: {clean(last[0], 300)}" if last else str(exc)) from None
         if not hello or not hello.get("ready"):
             raise KernelLost("the kernel did not start")
         for source in list(self.history):
@@ -203,9 +218,11 @@ class Session:
 
     # -------------------------------------------------------------- requests
 
-    def _request(self, msg, what):
+    def _request(self, msg, what, taints=False):
         if self.proc is None:
             self._start()
+        if taints:
+            self.tainted = True  # (after a restart: the fresh kernel is the one that learns)
         timeout = self.timeout
         if self.deadline is not None:
             left = self.deadline - time.monotonic()
@@ -236,7 +253,7 @@ class Session:
         outputs, error = answer.get("outputs"), answer.get("error")
         if error is not None:
             error = error if isinstance(error, dict) else {"evalue": error}
-            error = {"ename": _name(error.get("ename")), "evalue": str(error.get("evalue", ""))}
+            error = {"ename": _name(error.get("ename")), "evalue": clean(error.get("evalue", ""))}
         return (outputs if isinstance(outputs, list) else []), error
 
     def get(self, name):
@@ -246,7 +263,21 @@ class Session:
             return False, None
         return True, self._value(answer)
 
+    def _from_hidden_line(self):
+        """Whether this request comes from a hidden line of the test that runs (the judge's
+        :attr:`watch`): then it carries that test's inputs."""
+        if self.watch is None:
+            return False
+        filename, visible = self.watch
+        frame = sys._getframe(2)
+        while frame is not None:
+            if frame.f_code.co_filename == filename:
+                return frame.f_lineno not in visible
+            frame = frame.f_back
+        return True  # not from the test's own lines: assume the worst
+
     def call(self, target, args, kwargs):
+        hidden = self._from_hidden_line()
         msg = {
             "op": "call",
             "target": target,
@@ -254,10 +285,12 @@ class Session:
             "kwargs": wire.encode(dict(kwargs)),
         }
         name = target if isinstance(target, str) else "a function of the submission"
-        return self._value(self._request(msg, f"calling {name}"))
+        return self._value(self._request(msg, f"calling {name}", taints=hidden))
 
     def getattr(self, handle, name):
-        return self._value(self._request({"op": "getattr", "handle": handle, "name": name}, name))
+        hidden = self._from_hidden_line()
+        msg = {"op": "getattr", "handle": handle, "name": name}
+        return self._value(self._request(msg, name, taints=hidden))
 
     def _value(self, answer):
         if "raised" in answer:

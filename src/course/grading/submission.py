@@ -21,6 +21,7 @@ line. It is written with nbgrader's metadata, so ``nbgrader generate_feedback`` 
 """
 
 import copy
+import json
 import re
 import time
 import warnings
@@ -36,7 +37,16 @@ from course.grading.session import Session
 _MAX_OUTPUTS = 20
 _MAX_TEXT = 20_000
 _MAX_FEEDBACK_OUTPUTS = 8 * 2**20  # bytes of the learner's outputs kept in one feedback notebook
-MAX_NOTEBOOK = 50 * 2**20  # bytes: a larger submitted notebook is not read
+#: bytes of a submitted notebook file, outputs included: a larger one is not read. Outputs are
+#: dropped as it is read (grading never uses them), so they cost nothing below this bound
+MAX_NOTEBOOK = 256 * 2**20
+#: characters of all the sources of a submitted notebook together: a larger one is not graded
+MAX_SOURCES = 10 * 2**20
+#: shown in feedback instead of what a cell printed after hidden tests reached the kernel
+WITHHELD = (
+    "(output not shown: this cell ran after a hidden test had sent its inputs to your kernel, "
+    "and feedback never shows what could hold them; run your notebook to see it)\n"
+)
 #: what nbgrader's own files of a submission may hold (anything else is not copied on)
 _NBGRADER_FILES = {
     "timestamp.txt": re.compile(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d(\.\d+)?( ?[A-Z]{1,5})?"),
@@ -166,6 +176,13 @@ def grade_notebook(source_nb, student_nb, session, deadline=None):
         outputs, error = ([], None)
         if step.source.strip():
             outputs, error = session.run(step.source, label=label)
+            if session.tainted and (outputs or error):
+                # the kernel knows a hidden test's inputs: nothing it says reaches the feedback
+                # (incidents, written on this side, still say if the cell timed out or crashed)
+                outputs, error = (
+                    [{"output_type": "stream", "name": "stdout", "text": WITHHELD}],
+                    None,
+                )
         cells.append(_code_cell(step, outputs, error, budget))
     fb = nbformat.v4.new_notebook(metadata=copy.deepcopy(source_nb.metadata), cells=cells)
     return verdicts, fb, notes + session.incidents
@@ -253,20 +270,37 @@ def _renamed(sources, submission_dir):
 
 
 def _read_submitted(path):
-    """``(notebook, None)``, or ``(None, why not)`` for a missing, linked, huge or broken file."""
+    """``(notebook, None)``, or ``(None, why not)`` for a missing, linked, huge or broken file.
+    The notebook comes without its outputs: grading never uses them, so a large image costs
+    nothing (only :data:`MAX_NOTEBOOK` bounds the file, :data:`MAX_SOURCES` its sources)."""
     if not path.exists() and not path.is_symlink():
         return None, f"{path.name} was not submitted"
     if path.is_symlink() or not path.is_file():
         return None, f"{path.name} is not a regular file"
     if path.stat().st_size > MAX_NOTEBOOK:
-        return None, f"{path.name} is larger than {MAX_NOTEBOOK // 2**20} MB"
+        return None, f"{path.name} is larger than {MAX_NOTEBOOK // 2**20} MB (outputs included)"
     try:
+        raw = _without_outputs(json.loads(path.read_bytes()))
         with warnings.catch_warnings():
             # duplicate cell ids, an old minor version, ...: nbformat mends them and warns
             warnings.simplefilter("ignore")
-            return nbformat.read(path, 4), None
+            nb = nbformat.reads(json.dumps(raw), 4)
     except Exception as exc:  # noqa: BLE001 - a broken file is the learner's
         return None, f"{path.name} could not be read ({type(exc).__name__})"
+    size = sum(len(c.get("source", "")) for c in nb.cells if isinstance(c.get("source"), str))
+    if size > MAX_SOURCES:
+        return None, f"{path.name} has more than {MAX_SOURCES // 2**20} MB of code and text"
+    return nb, None
+
+
+def _without_outputs(raw):
+    """A notebook's JSON with every output, execution count and attachment removed."""
+    for cell in raw.get("cells", []) if isinstance(raw, dict) else []:
+        if isinstance(cell, dict):
+            cell.pop("attachments", None)
+            if cell.get("cell_type") == "code":
+                cell["outputs"], cell["execution_count"] = [], None
+    return raw
 
 
 def grade_submission(source_dir, submission_dir, student, *, sandboxed=True, timeout=1800,

@@ -156,8 +156,15 @@ def decode(data, from_handle, depth=0):
     if tag == "$sympy":
         return _sympy_build(body, 0, [SYMPY_MAX_NODES])
     if tag == "$remote":
-        return from_handle(int(body), str(data.get("type", "object")))
+        return from_handle(int(body), _type_name(data.get("type")))
     raise WireError(f"unknown tag {tag!r}")
+
+
+def _type_name(name):
+    """A handle's type name as the kernel gave it, if it is an identifier (a class's
+    ``__name__`` can be any string, newlines included), else "object"."""
+    ok = isinstance(name, str) and name.isidentifier() and name.isascii() and len(name) <= 80
+    return name if ok else "object"
 
 
 def _generator(state):
