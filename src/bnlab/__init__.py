@@ -23,7 +23,9 @@ Chapters import from here and exercises are graded against it. One idea per modu
 - `bnlab.distributed` synchronized BN across torch.distributed processes (chapter 9)
 - `bnlab.launch`    run a function in N local gloo processes, failures raised (chapter 9)
 - `bnlab.dataparallel` what chapter 9's processes run: BN on slices, data-parallel training
+- `bnlab.torch_sync` PyTorch's own SyncBatchNorm on CPU processes, subgroups, DDP (chapter 9)
 - `bnlab.check`     checks that explain themselves: the visible tests of the problem sets
+- `bnlab.selfcheck` a learner runs a problem set's visible tests on their own notebook
 - `bnlab._validate`  the argument checks shared by the modules (private)
 """
 

@@ -8,6 +8,9 @@
 - `course.release`        the student release: the public tree without solutions (``make release``)
 - `course.execute_cache`  the chapters executed into the book's cache before the build
 - `course.classroom`      a synthetic class of submissions (benchmarks, tests)
+- `course.exchange`       nbgrader's exchange with modes that keep students apart (the hub)
+- `course.pdf`            the whole book as one PDF, printed by Chromium (``make pdf``)
+- `course.verdicts`       how close each verdict of the book is to failing (``make verdicts``)
 
 It imports `bnlab`; `bnlab` never imports it.
 """
