@@ -172,8 +172,9 @@ def test_each_sandbox_has_a_cpu_quota_as_root():
 
 SOURCE = REPO_ROOT / "solutions" / A
 RELEASE = REPO_ROOT / "exercises" / A
-CELL_TIMEOUT = 40  # seconds: the honest 3 CPU-second cell needs far less, unless starved
-SPIN = 50  # seconds the fork bomb's children spin: longer than the cell limit
+CELL_TIMEOUT = 60  # seconds (the default): the honest 3 CPU-second cell needs far less, unless
+# starved (beside sixty busy sessions it gets 1/61 of the machine: 90 s on two CPUs)
+SPIN = 70  # seconds the fork bomb's children spin: longer than the cell limit
 
 
 def _notebook(kind="correct", source=SOURCE, release=RELEASE, name=NB):
@@ -343,7 +344,7 @@ BATCH = {
     "a_cpu_honest": (_cpu_honest, FULL),
     "logger": (_logger, FULL),
     "forger": (_forger, None),
-    "echo": (_echo, FULL - 2),
+    "echo": (_echo, None),  # what it loses depends on the hidden cases: not checked here
     "big_strings": (_big_strings, 0.0),
     "big_output": (_big_output, FULL),
 }
