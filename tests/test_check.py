@@ -48,11 +48,14 @@ class TestExpectClose:
 
     def test_ratio_and_offset_patterns(self):
         exp = np.array([3.0, 6.0, 9.0])
-        assert "every value is 1.5 times the expected one" in message(
+        assert "every value is about 1.5 times the expected one" in message(
             expect_close, exp * 1.5, exp, "var(x, ddof=1)"
         )
-        assert "off by the same amount, -2" in message(expect_close, exp - 2, exp, "y")
+        assert "off by about the same amount, -2" in message(expect_close, exp - 2, exp, "y")
         assert "times" not in message(expect_close, np.array([3.0, 6.0, 10.0]), exp, "y")
+        assert "every value is about 0.5 times" in message(expect_close, 1.0, 2.0, "one value")
+        both = message(expect_close, np.full(3, 0.9), np.ones(3), "mean squares")
+        assert "about 0.9 times" in both and "off by about the same amount, -0.1" in both
 
     @pytest.mark.parametrize(
         "got, first, detail",

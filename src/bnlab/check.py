@@ -168,20 +168,22 @@ def explain(got, expected, *, rtol=1e-5, atol=1e-8, dtype=None, reveal=True):
 
 
 def _pattern(g, e):
-    """A regularity of the errors that points at the mistake (a factor, an offset)."""
-    if g.size < 2 or not (np.all(np.isfinite(g)) and np.all(np.isfinite(e))):
+    """Regularities of the errors that point at the mistake: a common factor, a common offset."""
+    if not (np.all(np.isfinite(g)) and np.all(np.isfinite(e))):
         return None
+    found = []
     scale = max(float(np.max(np.abs(e))), 1e-300)
-    offset = g - e
-    if np.ptp(offset) <= 1e-6 * scale and abs(float(offset.flat[0])) > 1e-6 * scale:
-        return f"every value is off by the same amount, {_g(float(np.mean(offset)))}"
     nonzero = np.abs(e) > 1e-9 * scale
-    if nonzero.sum() >= 2 and np.all(np.abs(g[~nonzero]) <= 1e-9 * scale):
+    if nonzero.any() and np.all(np.abs(g[~nonzero]) <= 1e-9 * scale):
         ratio = g[nonzero] / e[nonzero]
         r = float(np.median(ratio))
-        if np.ptp(ratio) <= 1e-6 * abs(r) and abs(r - 1) > 1e-6:
-            return f"every value is {_g(r)} times the expected one"
-    return None
+        if np.ptp(ratio) <= 1e-3 * abs(r) and abs(r - 1) > 1e-3:
+            found.append(f"every value is about {r:.4g} times the expected one")
+    offset = g - e
+    shift = float(np.mean(offset))
+    if g.size > 1 and np.ptp(offset) <= 1e-3 * abs(shift) and abs(shift) > 1e-6 * scale:
+        found.append(f"every value is off by about the same amount, {_g(shift)}")
+    return "; ".join(found) or None
 
 
 def expect_close(got, expected, name, *, rtol=1e-5, atol=1e-8, dtype=None, hint=None, reveal=True):
