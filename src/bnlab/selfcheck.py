@@ -304,7 +304,7 @@ def _execute(shell, namespace, source):
 
 
 @dataclass
-class TestResult:
+class Outcome:
     grade_id: str
     points: float
     hidden: bool
@@ -412,7 +412,7 @@ def build_report(name, entry, steps, results, notes, timeout):
                 )
             else:
                 status, message = "failed", _message(result)
-            pr.tests.append(TestResult(t["grade_id"], t["points"], t["hidden"], status, message))
+            pr.tests.append(Outcome(t["grade_id"], t["points"], t["hidden"], status, message))
         parts.append(pr)
     return Report(name, entry, parts, notes)
 
