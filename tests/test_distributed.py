@@ -551,8 +551,9 @@ def test_subgroups_normalize_over_their_own_pair():
 
 def test_ddp_with_synchronized_bn_is_single_process_training():
     runs = [DDPRun("sync", False, per_process=3, steps=3), DDPRun("local", True, 3, steps=3)]
-    ranks = run_distributed(ddp_train, 2, *runs)
-    (alone,) = run_distributed(ddp_train, 1, DDPRun("sync", False, per_process=6, steps=3))[0]
+    ranks = run_distributed(ddp_train, 2, *runs, timeout=600)  # DDP is slow on a loaded machine
+    alone_run = DDPRun("sync", False, per_process=6, steps=3)
+    (alone,) = run_distributed(ddp_train, 1, alone_run, timeout=600)[0]
     assert_close(ranks[0][0]["params"], alone["params"])
     for r in ranks:
         assert torch.equal(r[0]["running_mean"][0], ranks[0][0]["running_mean"][0])

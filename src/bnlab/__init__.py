@@ -26,6 +26,7 @@ Chapters import from here and exercises are graded against it. One idea per modu
 - `bnlab.torch_sync` PyTorch's own SyncBatchNorm on CPU processes, subgroups, DDP (chapter 9)
 - `bnlab.check`     checks that explain themselves: the visible tests of the problem sets
 - `bnlab.selfcheck` a learner runs a problem set's visible tests on their own notebook
+- `bnlab.quickcheck` each chapter's quick self-check questions, answered in the page or notebook
 - `bnlab._validate`  the argument checks shared by the modules (private)
 """
 

@@ -11,6 +11,7 @@
 - `course.exchange`       nbgrader's exchange with modes that keep students apart (the hub)
 - `course.pdf`            the whole book as one PDF, printed by Chromium (``make pdf``)
 - `course.verdicts`       how close each verdict of the book is to failing (``make verdicts``)
+- `course.chapter_format` the chapters' code cells formatted by ruff at the site's column width
 
 It imports `bnlab`; `bnlab` never imports it.
 """
