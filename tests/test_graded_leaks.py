@@ -286,3 +286,16 @@ def test_graded_answer_letters_are_balanced():
         assert letters.count(letter) <= len(letters) / 3, (letter, letters)
     # no run a guesser could follow: the same letter twice in a row at most once
     assert sum(a == b for a, b in zip(letters, letters[1:], strict=False)) <= 1, letters
+
+
+def test_every_graded_cell_has_a_hidden_part():
+    """Hard-coding the visible tests' inputs earns nothing: every graded cell also checks on
+    hidden inputs (issue 21 item 3)."""
+    bare = [
+        f"{path.parent.name}: {cell.metadata.nbgrader.grade_id}"
+        for path in sorted((REPO_ROOT / layout.SOLUTIONS).glob("*/*.ipynb"))
+        for cell in nbformat.read(path, 4).cells
+        if cell.metadata.get("nbgrader", {}).get("grade")
+        and not _region(cell.source, HIDDEN_MARKERS).strip()
+    ]
+    assert not bare, "graded cells with only visible checks:\n" + "\n".join(bare)
