@@ -317,15 +317,19 @@ def _echo():
 
 
 def _big_strings():
-    """Every function returns 4 MB of text, and the quiz answer is 4 MB long."""
-    nb = _notebook("blank")
-    for cell in _answer_cells(nb):
-        names = re.findall(r"^def (\w+)\(", cell.source, flags=re.M)
-        lines = [f"def {n}(*args, **kwargs):\n    return 'A' * 4_000_000\n" for n in names]
-        if "answer_cancellation" in cell.source:
-            lines.append("answer_cancellation = 'A' * 4_000_000\n")
-        if lines:
-            cell.source = "\n".join(lines)
+    """Correct on the visible checks, but on the grader's larger inputs (the hidden cases) welford
+    and skew_kurt return 4 MB of text instead of a tuple, which a message might quote."""
+    nb = _notebook()
+    nb.cells.insert(_index(nb, "imports") + 1, nbformat.v4.new_code_cell(FROM_GRADER))
+    for cell_id, name in (("welford", "welford"), ("skew_kurt", "skew_kurt")):
+        cell = nb.cells[_index(nb, cell_id)]
+        cell.source += (
+            f"\n\n_{name} = {name}\n\n\n"
+            f"def {name}(x):\n"
+            "    if from_grader() and len(x) > 4:\n"
+            "        return 'A' * 4_000_000\n"
+            f"    return _{name}(x)\n"
+        )
     return nb
 
 
@@ -345,7 +349,7 @@ BATCH = {
     "logger": (_logger, FULL),
     "forger": (_forger, None),
     "echo": (_echo, None),  # what it loses depends on the hidden cases: not checked here
-    "big_strings": (_big_strings, 0.0),
+    "big_strings": (_big_strings, None),
     "big_output": (_big_output, FULL),
 }
 
