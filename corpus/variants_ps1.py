@@ -41,7 +41,7 @@ def textbook_var(x):
 
 shifted = (np.float32(1e4) + np.array([1, 2, 3, 4], dtype=np.float32))
 print(two_pass_var(shifted), textbook_var(shifted))
-answer_cancellation = "B"
+answer_cancellation = "D"  # spread as large as the mean
 '''
 
 WELFORD_NUMPY = '''
@@ -144,7 +144,19 @@ def textbook_var(x):
 
 
 shifted = (np.float32(1e4) + np.array([1, 2, 3, 4], dtype=np.float32))
-answer_cancellation = "B"
+candidates = {
+    "A": shifted,
+    "B": np.float32(1e3) + np.array([0.1, 0.2, 0.3, 0.4], dtype=np.float32),
+    "C": np.float32(-5e3) + np.array([1, 2, 3, 4], dtype=np.float32),
+    "D": np.float32(1e4) * np.array([1, 2, 3, 4], dtype=np.float32),
+}
+close = [
+    k
+    for k, batch in candidates.items()
+    if abs(float(textbook_var(batch)) - float(np.var(batch.astype(np.float64))))
+    <= 0.01 * float(np.var(batch.astype(np.float64)))
+]
+answer_cancellation = close[0]
 ''',
     "welford": '''
 def welford(x):
@@ -225,7 +237,7 @@ def textbook_var(x):
 
 
 shifted = (np.float32(1e4) + np.array([1, 2, 3, 4], dtype=np.float32))
-answer_cancellation = "B"
+answer_cancellation = "D"
 ''',
     "welford": '''
 def merge(n_a, mean_a, m2_a, n_b, mean_b, m2_b):
@@ -358,12 +370,13 @@ VARIANTS = {
     },
     "wrong_cancellation_quiz": {
         "kind": "wrong",
-        "about": "answer_cancellation = 'A' (one pass is 'just as accurate')",
+        "about": "answer_cancellation = 'A' (the batch shifted, where the formula gives -8)",
         "loses": ["test_textbook_var_reference"],
         "cells": _with(
             NUMPY,
             textbook_var=TEXTBOOK_NUMPY.replace(
-                'answer_cancellation = "B"', 'answer_cancellation = "A"'
+                'answer_cancellation = "D"  # spread as large as the mean',
+                'answer_cancellation = "A"',
             ),
         ),
     },

@@ -60,7 +60,7 @@ def loglog_slope(Bs, vs):
 QUIZ = """
 std_ratio = 0.5  # sd scales as 1/sqrt(B): 1/sqrt(4)
 accumulation_ratio = 1.0  # the mean of 4 x 8 independent draws is a batch of 32
-answer_scaling = "B"
+answer_scaling = "C"
 """
 
 NUMPY = {
@@ -117,7 +117,7 @@ def loglog_slope(Bs, vs):
     "quiz": """
 std_ratio = float(1 / np.sqrt(4))
 accumulation_ratio = float((1 / 32) / (1 / 32))
-answer_scaling = "B"
+answer_scaling = "C"
 """,
 }
 
@@ -167,7 +167,7 @@ def loglog_slope(Bs, vs):
     "quiz": """
 std_ratio = 1 / 2
 accumulation_ratio = 1.0
-answer_scaling = "B"
+answer_scaling = "C"
 """,
 }
 
@@ -251,11 +251,11 @@ VARIANTS = {
         "loses": ["test_quiz_numbers"],
         "cells": _with(NUMPY, quiz=_sub(QUIZ, "std_ratio = 0.5", "std_ratio = 0.25")),
     },
-    "wrong_scaling_always_holds": {
+    "wrong_scaling_sqrt_rule": {
         "kind": "wrong",
-        "about": "answer_scaling = 'A' (the linear scaling rule for every batch size)",
+        "about": "answer_scaling = 'B' (scales the rate like the standard deviation, sqrt(k))",
         "loses": ["test_quiz_scaling"],
-        "cells": _with(NUMPY, quiz=_sub(QUIZ, 'answer_scaling = "B"', 'answer_scaling = "A"')),
+        "cells": _with(NUMPY, quiz=_sub(QUIZ, 'answer_scaling = "C"', 'answer_scaling = "B"')),
     },
     "wrong_sample_variance": {
         "kind": "wrong",
