@@ -162,7 +162,7 @@ hub-deps:
 	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq npm >/dev/null)
 
 test-hub: $(STAMP) hub-deps sandbox-deps
-	OMP_NUM_THREADS=1 BNLAB_TEST_HUB=1 $(BIN)/python -m pytest tests/test_hub.py -rs
+	OMP_NUM_THREADS=1 BNLAB_TEST_HUB=1 $(BIN)/python -m pytest tests/test_hub.py tests/test_hub_k8s.py -rs
 
 # How close is each verdict to failing: every chapter under OFFSETS seed offsets (0 to OFFSETS-1),
 # two at a time, niced; the report lists each verdict's margin per offset, failing ones first, and

@@ -29,8 +29,15 @@ c.JupyterHub.pid_file = f"{state}/jupyterhub.pid"
 
 c.JupyterHub.authenticator_class = "pam"
 c.Authenticator.admin_users = instructors
-# the class and the instructors log in; root and the machine's other accounts do not
+# The class and the instructors log in; root and the machine's other accounts do not. The
+# instructors are named in allowed_users too: JupyterHub lets admins in only through
+# allowed_users (it adds them to it when it is not empty), never through allowed_groups.
 c.PAMAuthenticator.allowed_groups = {group}
+c.Authenticator.allowed_users = set(instructors)
+# Who may log in is decided by the group at each login, not remembered: a student taken out of
+# the group is refused even after logging in before (JupyterHub's default, with allowed_users
+# set, lets everybody in its database back in).
+c.Authenticator.allow_existing_users = False
 
 c.JupyterHub.spawner_class = "localprocess"
 c.Spawner.ip = "127.0.0.1"

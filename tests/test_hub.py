@@ -40,6 +40,7 @@ from pathlib import Path
 import nbformat
 import pytest
 import requests
+import yaml
 
 from course import layout
 from course.layout import REPO_ROOT
@@ -260,6 +261,18 @@ class TestTheGuideAndTheConfiguration:
         assert literal == [REPO_ROOT / "src" / "course" / "layout.py"]
         values = (REPO_ROOT / "hub" / "values.yaml").read_text()
         assert re.findall(r'course_id = "([^"]+)"', values) == [layout.COURSE_ID]
+
+
+def test_the_admin_guide_clones_the_instructors_repository_not_the_release():
+    """The instructor's course holds solutions/ and grades; the public release (the repository
+    that _config.yml names) has neither, so the admin guide must not clone it."""
+    guide = (REPO_ROOT / "pages" / "admin_guide.md").read_text()
+    public = yaml.safe_load((REPO_ROOT / "_config.yml").read_text())["repository"]["url"]
+    clones = [line for line in guide.splitlines() if "git clone" in line]
+    assert clones
+    for line in clones:
+        assert public.removesuffix(".git") not in line, line
+    assert "deploy key" in guide
 
 
 def assert_students_kept_apart(m):
@@ -513,3 +526,76 @@ def test_hub_round_through_the_servers_nbgrader_api(machine):
         hub.stop()
     for user in USERS:
         assert not _users_processes(user), f"{user} still has processes after the hub stopped"
+
+
+# ------------------------------------------------- collect refuses what is not the student's own
+
+
+def _inbound_entry(inbound, student, stamp, inside=None, assignment="ps1_moments"):
+    folder = inbound / f"{student}+{assignment}+{stamp}+{secrets.token_hex(4)}"
+    folder.mkdir()
+    (folder / "timestamp.txt").write_text(stamp if inside is None else inside)
+    (folder / "marker.txt").write_text(folder.name)
+    return folder
+
+
+def test_collect_refuses_forged_future_and_garbled_entries(tmp_path):
+    """The course's collect (``course.exchange.Collect``), run by nbgrader: of the entries of one
+    user, the forged, future-dated and garbled ones are refused by name in the log, and the
+    genuine one is collected; a garbled name does not stop the collection."""
+    from course.grading import runner
+
+    me = pwd.getpwuid(os.geteuid()).pw_name
+    other = next(p.pw_name for p in pwd.getpwall() if p.pw_uid != os.geteuid())
+    root = runner.write_config(tmp_path / "course")
+    inbound = tmp_path / "exchange" / layout.COURSE_ID / "inbound"
+    inbound.mkdir(parents=True)
+    now = time.time()
+    stamp = lambda t: time.strftime("%Y-%m-%d %H:%M:%S.000000 UTC", time.gmtime(t))  # noqa: E731
+    genuine = _inbound_entry(inbound, me, stamp(now - 60))
+    refused = {
+        "future": _inbound_entry(inbound, me, "2099-01-01 00:00:00.000000 UTC"),
+        "garbled": _inbound_entry(inbound, me, "not-a-date"),
+        "inside": _inbound_entry(inbound, me, stamp(now - 30), inside="2000-01-01 00:00:00 UTC"),
+        "forged": _inbound_entry(inbound, other, stamp(now - 10)),
+    }
+    out = runner.run_nbgrader(
+        root, "collect", "ps1_moments", f"--Exchange.root={tmp_path / 'exchange'}", timeout=300
+    ).stdout
+    for why, folder in refused.items():
+        assert f"REFUSED, not collected: inbound/{folder.name}" in out, (why, out)
+    assert f"names {other} but belongs to {me}" in out
+    assert "in the future" in out and "differs from its name" in out
+    collected = root / "submitted" / me / "ps1_moments" / "marker.txt"
+    assert collected.read_text() == genuine.name
+    assert not (root / "submitted" / other).exists()
+
+
+def test_collect_reads_owners_from_the_roster(tmp_path):
+    """On Kubernetes the students' uids have no account in the instructor's pod: with
+    ``Collect.roster`` the owner of an entry is the roster's name for its uid."""
+    from course.grading import runner
+
+    me = pwd.getpwuid(os.geteuid()).pw_name
+    root = runner.write_config(tmp_path / "course")
+    roster = tmp_path / "roster.csv"
+    roster.write_text(f"name,uid\ncarol,{os.geteuid()}\ndave,{os.geteuid() + 1}\n")
+    inbound = tmp_path / "exchange" / layout.COURSE_ID / "inbound"
+    inbound.mkdir(parents=True)
+    stamp = time.strftime("%Y-%m-%d %H:%M:%S.000000 UTC", time.gmtime(time.time() - 60))
+    carols = _inbound_entry(inbound, "carol", stamp)
+    daves = _inbound_entry(inbound, "dave", stamp)
+    mine = _inbound_entry(inbound, me, stamp)
+    out = runner.run_nbgrader(
+        root,
+        "collect",
+        "ps1_moments",
+        f"--Exchange.root={tmp_path / 'exchange'}",
+        f"--Collect.roster={roster}",
+        timeout=300,
+    ).stdout
+    assert f"inbound/{daves.name} names dave but belongs to carol" in out, out
+    assert f"inbound/{mine.name} names {me} but belongs to carol" in out, out
+    marker = root / "submitted" / "carol" / "ps1_moments" / "marker.txt"
+    assert marker.read_text() == carols.name
+    assert sorted(p.name for p in (root / "submitted").iterdir()) == ["carol"]
