@@ -4,14 +4,18 @@
   page load fetches anything from another host (a classroom without internet still gets math).
 - The launch buttons (Binder, Colab, JupyterHub) open the notebook form of the page that exists in
   the repository (``notebooks/`` for chapters, ``exercises/`` for exercises), never a MyST file.
-- ``_static/bnlab.css`` and ``bnlab.js``: tables that fit the column, a formula wider than its
-  column scaled down to fit (MathJax 3 does not break lines), and the print layout of the PDF.
+- ``_static/bnlab.css`` and ``bnlab.js``: tables that fit the column, a displayed formula wider
+  than its column scrolling in its own box (MathJax 3 does not break lines), and the print layout
+  of the PDF.
+- Every figure links to its full-size image: on a phone, where the column is narrower than the
+  figure, a tap opens it at the size its text was drawn for (``bnlab.style``).
 - The edition, ``student`` (default) or ``self-study``, decides the exercise pages; set it with
   the environment variable ``BNLAB_EDITION``. Every page names its edition in a meta tag.
 """
 
 import importlib.util
 import os
+import re
 from pathlib import Path
 
 from sphinx.errors import ExtensionError
@@ -108,6 +112,32 @@ def point_launch_buttons_at_notebooks(app, pagename, templatename, context, doct
             button["url"] = button["url"].replace(old, f"{prefix}{target}")
 
 
+_CONTENT_IMAGE = re.compile(r'(<a\b[^>]*>\s*)?(<img\b[^>]*\bsrc="((?:\.\./)*_images/[^"]+)"[^>]*>)')
+
+
+def _full_size_link(match):
+    if match.group(1):
+        return match.group(0)
+    return (
+        f'<a class="reference internal image-reference bnlab-full-size" href="{match.group(3)}">'
+        f"{match.group(2)}</a>"
+    )
+
+
+def list_roles_for_citations(app, pagename, templatename, context, doctree):
+    """The bibliography as a list of list items: docutils writes ``role="list"`` around entries
+    with the deprecated ``role="doc-biblioentry"``, which a list may not contain (axe-core:
+    aria-required-children, aria-deprecated-role)."""
+    if "body" in context and 'class="citation-list"' in context["body"]:
+        context["body"] = context["body"].replace('role="doc-biblioentry"', 'role="listitem"')
+
+
+def link_figures_to_full_size(app, pagename, templatename, context, doctree):
+    """Wrap every content image that is not a link yet in a link to its own file."""
+    if "body" in context:
+        context["body"] = _CONTENT_IMAGE.sub(_full_size_link, context["body"])
+
+
 def drop_duplicate_scripts(app, pagename, templatename, context, doctree):
     """Keep one copy of each script.
 
@@ -140,5 +170,7 @@ def setup(app):
     app.connect("config-inited", select_edition, priority=100)
     app.connect("html-page-context", point_launch_buttons_at_notebooks, priority=600)
     app.connect("html-page-context", add_edition_meta)
+    app.connect("html-page-context", link_figures_to_full_size)
+    app.connect("html-page-context", list_roles_for_citations)
     app.connect("html-page-context", drop_duplicate_scripts, priority=900)
     return {"parallel_read_safe": True, "parallel_write_safe": True}

@@ -1,23 +1,33 @@
 // The course's additions to the theme (added by _ext/bnlab_site.py).
 //
-// MathJax 3 does not break lines, so a formula wider than its column (a displayed equation on a
-// phone, a long inline one) would be cut off or scroll. Each such formula is scaled down until it
-// fits (in a table, until the table fits); it is redone when the window changes width.
+// MathJax 3 does not break lines. A displayed formula wider than its column scrolls sideways in
+// its own box (the theme's CSS); here that box gets a tab stop, so a keyboard can scroll it too.
+// An inline formula or a table with formulas wider than its column is scaled down, but never
+// below MIN_PX: past that it scrolls (tables) or wraps with the line. Redone when the width changes.
 (function () {
   "use strict";
 
+  const MIN_PX = 12;
+
+  function scaled(element, factor) {
+    const size = parseFloat(getComputedStyle(element).fontSize);
+    const goal = Math.max(MIN_PX, Math.floor(size * factor * 10) / 10);
+    if (goal < size) element.style.fontSize = `${goal}px`;
+  }
+
   function fit(container) {
     container.style.fontSize = "";
-    const display = container.getAttribute("display") === "true";
-    const box = container.closest("div.math") || container.closest("p, li, td, th, dd, div");
-    if (!box) return;
-    const eqno = display ? box.querySelector(".eqno") : null;
-    const gap = eqno ? eqno.getBoundingClientRect().width + 8 : 0;
-    const available = box.clientWidth - gap;
-    const needed = container.scrollWidth;
-    if (needed > available && available > 0) {
-      const size = parseFloat(getComputedStyle(container).fontSize);
-      container.style.fontSize = `${Math.floor((size * available * 0.98) / needed * 10) / 10}px`;
+    if (container.getAttribute("display") === "true") {
+      if (container.scrollWidth > container.clientWidth + 1) {
+        container.setAttribute("tabindex", "0");
+      } else {
+        container.removeAttribute("tabindex");
+      }
+      return;
+    }
+    const box = container.closest("p, li, td, th, dd, div");
+    if (box && container.scrollWidth > box.clientWidth && box.clientWidth > 0) {
+      scaled(container, (box.clientWidth * 0.98) / container.scrollWidth);
     }
   }
 
@@ -29,9 +39,9 @@
       if (!formulas.length) return;
       const widest = formulas.reduce((a, b) => (b.scrollWidth > a.scrollWidth ? b : a));
       const width = widest.scrollWidth;
-      const goal = Math.max(width - (table.scrollWidth - column) - 2, width / 2);
-      const size = parseFloat(getComputedStyle(widest).fontSize);
-      widest.style.fontSize = `${Math.floor((size * goal) / width * 10) / 10}px`;
+      const before = widest.style.fontSize;
+      scaled(widest, Math.max(width - (table.scrollWidth - column) - 2, width / 2) / width);
+      if (widest.style.fontSize === before) return;
     }
   }
 
@@ -56,4 +66,51 @@
   }
 
   if (document.querySelector(".math")) start();
+})();
+
+// Search results: the snippet under each hit is text taken from the page's HTML, so it showed
+// formulas as raw TeX and the answers folded in dropdowns. It is taken here from a copy of the
+// page without those: a formula becomes its symbols (\mu -> μ), a dropdown goes.
+(function () {
+  "use strict";
+
+  const SYMBOLS = {
+    alpha: "α", beta: "β", gamma: "γ", delta: "δ", epsilon: "ε", varepsilon: "ε", eta: "η",
+    theta: "θ", lambda: "λ", mu: "μ", nu: "ν", pi: "π", rho: "ρ", sigma: "σ", tau: "τ",
+    phi: "φ", chi: "χ", psi: "ψ", omega: "ω", Sigma: "Σ", Delta: "Δ", partial: "∂",
+    sum: "Σ", cdot: "·", times: "×", le: "≤", ge: "≥", approx: "≈", infty: "∞", sqrt: "√",
+  };
+  const HIDDEN = "details, .dropdown, .toggle-details, .toggle-hidden, .tag_hide-input, " +
+    ".tag_remove-input, .headerlink, script, style";
+
+  function plainFormula(tex) {
+    return tex.trim().replace(/^\\[([]/, "").replace(/\\[)\]]$/, "")
+      .replace(/\\([A-Za-z]+)/g, (all, name) => SYMBOLS[name] || "")
+      .replace(/[{}^_$\\]/g, "").replace(/\s+/g, " ").trim();
+  }
+
+  function readable(htmlString) {
+    const page = new DOMParser().parseFromString(htmlString, "text/html");
+    page.querySelectorAll(HIDDEN).forEach((el) => el.remove());
+    page.querySelectorAll(".math").forEach((el) => {
+      el.textContent = plainFormula(el.textContent);
+    });
+    return page.documentElement.outerHTML;
+  }
+
+  if (window.Search && Search.htmlToText && !Search.bnlabReadable) {
+    const original = Search.htmlToText;
+    Search.htmlToText = (htmlString, anchor) => original(readable(htmlString), anchor);
+    Search.bnlabReadable = true;
+  }
+})();
+
+// The self-checks (jupyterquiz): the box where the reader types a number gets its label (the
+// text beside it), so a screen reader names it.
+(function () {
+  "use strict";
+  document.querySelectorAll(".Quiz input.Input-text").forEach((input) => {
+    const label = input.parentElement.querySelector("label.InpLabel");
+    if (label && !label.htmlFor) label.htmlFor = input.id;
+  });
 })();
