@@ -149,6 +149,7 @@ lint: $(STAMP) notebooks
 	$(BIN)/ruff check .
 	$(BIN)/ruff check notebooks
 	$(BIN)/ruff format --check src tests
+	$(BIN)/python -m course.chapter_format --check
 
 # The verdict chapters run under the fixed seed offsets 1 and 2 and under one offset drawn per
 # run, printed in pytest's header (tests/conftest.py); replay it: BNLAB_TEST_SEED=<offset> make test
