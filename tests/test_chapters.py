@@ -9,9 +9,10 @@ The chapters that assert experimental verdicts (`course.notebooks.VERDICT_CHAPTE
 two other seed offsets instead of the default one the build covered, ``BNLAB_SEED=1`` and
 ``BNLAB_SEED=2`` (`bnlab.seeds`), so every verdict is checked again on fresh randomness: one file
 per offset, ``test_chapters_seed1.py`` and ``test_chapters_seed2.py``, so that
-``pytest -n 2 --dist loadfile`` runs the two long executions on the two workers. A chapter
-without random verdicts would run here once, with the default seeds (at present every chapter
-has some).
+``pytest -n 2 --dist loadfile`` runs the two long executions on the two workers, and under one
+offset drawn afresh for every run (``test_chapters_random.py``, printed in the session header).
+A chapter without random verdicts would run here once, with the default seeds (at present every
+chapter has some). ``make verdicts`` shows how far each verdict is from failing, over many offsets.
 """
 
 from pathlib import Path

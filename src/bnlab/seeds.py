@@ -4,7 +4,8 @@ Every chapter draws its seeds through `seed` (data split and order, initializati
 injected noise, simulations). With ``BNLAB_SEED`` unset the default seeds are used; with
 ``BNLAB_SEED=k`` every seed is shifted by ``k * STRIDE``, so the whole book can be rerun on
 fresh randomness and every experimental verdict checked again (``make test`` does this for two
-offsets). A verdict that fails under other seeds is a wrong verdict, not bad luck.
+fixed offsets and one drawn per run; ``make verdicts`` reports every verdict's margin over ten).
+A verdict that fails under other seeds is a wrong verdict, not bad luck.
 """
 
 import os

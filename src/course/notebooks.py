@@ -299,7 +299,8 @@ def write_exercise_pages(edition, root=ROOT):
 # Longest first, so a test worker busy with chapter 8 does not take the other offset's file too
 # (pytest-xdist hands a worker another file when it has two tests or fewer left).
 # Every chapter with a random simulation or training asserts its outcome as a statistic, so every
-# one of them is checked again: the build covers the default seeds, the tests two other offsets.
+# one of them is checked again: the build covers the default seeds, the tests two other offsets
+# and one drawn per run (tests/test_chapters_random.py), `make verdicts` ten with their margins.
 VERDICT_CHAPTERS = (
     "08_experiments",
     "03_gradient_variance",

@@ -86,7 +86,7 @@ def slack(v):
     """How far a verdict's margin is on the passing side of its bound (negative: fails)."""
     if v["margin"] is None or (isinstance(v["margin"], float) and math.isnan(v["margin"])):
         return math.inf if v["ok"] else -math.inf  # a bare true/false claim
-    return v["margin"] - v["bound"] if v["sense"] == ">" else v["bound"] - v["margin"]
+    return v["margin"] - v["bound"] if v["sense"] in (">", ">=") else v["bound"] - v["margin"]
 
 
 def table(runs, offsets):
@@ -140,13 +140,28 @@ def table(runs, offsets):
     return out
 
 
+def _drop_removed_claims(runs, earlier):
+    """Leave out of runs of an earlier code version the claims no current run makes any more."""
+    current = {}
+    for r in runs:
+        if f"{r['chapter']}-{r['offset']}" not in earlier:
+            current.setdefault(r["chapter"], set()).update(v["claim"] for v in r["verdicts"])
+    gone = set()
+    for r in runs:
+        if f"{r['chapter']}-{r['offset']}" in earlier and r["chapter"] in current:
+            keep = [v for v in r["verdicts"] if v["claim"] in current[r["chapter"]]]
+            gone |= {f"{r['chapter']}: {v['claim']}" for v in r["verdicts"] if v not in keep}
+            r["verdicts"] = keep
+    return gone
+
+
 def _num(x):
     if x is None:
         return "-"
     return f"{x:.3g}" if abs(x) < 1e4 else f"{x:.2e}"
 
 
-def markdown(rows, runs, offsets, not_run=()):
+def markdown(rows, runs, offsets, not_run=(), earlier=(), notes=()):
     """The report: failing runs, then every verdict's margins, worst first."""
     lines = [
         "# Verdict margins under seed offsets " + ", ".join(map(str, offsets)),
@@ -168,7 +183,10 @@ def markdown(rows, runs, offsets, not_run=()):
         lines.append(f"- run {r['chapter']} at offset {r['offset']}: {r['error'] or r['stderr']}")
     if not_run:
         lines.append(f"- not run (or run on an older notebook): {', '.join(not_run)}")
-    if broken or not_run:
+    if earlier:
+        lines.append(f"- run on an earlier version of the notebook's code: {', '.join(earlier)}")
+    lines += [f"- {note}" for note in notes]
+    if broken or not_run or earlier or notes:
         lines.append("")
     secs = {}
     for r in runs:
@@ -211,6 +229,13 @@ def main(argv=None):
     parser.add_argument("--force", action="store_true", help="rerun runs that are stored")
     parser.add_argument("--markdown", type=Path, help="write the report here")
     parser.add_argument("--json", type=Path, help="write the rows and runs here")
+    parser.add_argument(
+        "--stored",
+        action="store_true",
+        help="run nothing: report the stored runs, those of an earlier version of a notebook's "
+        "code marked as such",
+    )
+    parser.add_argument("--note", action="append", default=[], help="a line for the report")
     args = parser.parse_args(argv)
     offsets = args.only or list(range(args.first, args.first + args.offsets))
     if args.offsets < 1 or args.jobs < 1 or min(offsets) < 0:
@@ -224,16 +249,18 @@ def main(argv=None):
     if not chosen:
         parser.error(f"no chapter matches {args.chapters}; chapters: {VERDICT_CHAPTERS}")
     store = ROOT / RUNS
-    runs, todo, not_run = [], [], []
+    runs, todo, not_run, earlier = [], [], [], []
     for nb in sorted(every, key=lambda p: chosen.index(p) if p in chosen else -1):
         for o in offsets:
             kept = store / f"{nb.stem}-{o}.json"
             run = json.loads(kept.read_text()) if kept.exists() else None
             current = run is not None and run["digest"] == _digest(nb)
-            if nb in chosen and (args.force or not current):
+            if nb in chosen and (args.force or not current) and not args.stored:
                 todo.append((nb, o))
-            elif current:
+            elif current or (args.stored and run is not None):
                 runs.append(run)  # the report covers every chapter's current runs
+                if not current:
+                    earlier.append(f"{nb.stem}-{o}")
             else:
                 not_run.append(f"{nb.stem}-{o}")
     print(f"{len(todo)} runs to do, {len(runs)} stored; {args.jobs} at a time", flush=True)
@@ -250,8 +277,10 @@ def main(argv=None):
                 + (f", {run['error']}" if run["error"] else ""),
                 flush=True,
             )
+    gone = _drop_removed_claims(runs, earlier)
+    notes = args.note + [f"no longer in the chapter (left out): {c}" for c in sorted(gone)]
     rows = table(runs, offsets)
-    report = markdown(rows, runs, offsets, not_run)
+    report = markdown(rows, runs, offsets, not_run, earlier, notes)
     print(report)
     if args.markdown:
         args.markdown.write_text(report)
