@@ -597,7 +597,8 @@ VARIANTS = {
     },
     "wrong_fold_dtype": {
         "kind": "wrong",
-        "about": "fold_linear_bn returns float64 weights for float32 W (dtype not kept)",
+        "about": "fold_linear_bn does not cast: float64 weights for a float32 W with float64 "
+        "statistics (dtype not kept)",
         "loses": ["test_fold_reference"],
         "cells": _with(
             NUMPY,
