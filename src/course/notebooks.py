@@ -365,9 +365,12 @@ def execute_notebook(path, seed_offset=None, record=None):
         )
         try:
             client.execute(env=env)
-        finally:  # the client stops only a kernel manager it made itself
+        finally:  # the client stops only a kernel manager it made itself, and its channels
+            if getattr(client, "kc", None) is not None:
+                client.kc.stop_channels()
             if km.has_kernel:
                 km.shutdown_kernel(now=True)
+            km.context.destroy(linger=0)
     outputs = [out for cell in nb.cells if cell.cell_type == "code" for out in cell.outputs]
     problems = [f"stderr: {out.get('text', '')}" for out in outputs if out.get("name") == "stderr"]
     lines = [line for out in outputs for line in _text(out).splitlines()]
