@@ -32,11 +32,11 @@ import nbformat
 import numpy as np
 from nbclient import NotebookClient
 
-from course.classroom import KINDS, make_class, write_submission
+from course.classroom import KINDS, make_class, one_owner, write_submission
 from course.grading import runner
 from course.grading.session import Session
 from course.grading.submission import grade_submission
-from course.layout import EXERCISES, REPO_ROOT, SOLUTIONS
+from course.layout import EXERCISES, REPO_ROOT, SOLUTIONS, CourseDir
 
 ROOT = REPO_ROOT
 
@@ -200,7 +200,8 @@ def class_rounds(name, n_students, workers=(1, 2)):
         for w in workers:
             copy_root = tmp / f"w{w}"
             shutil.copytree(tmp / "class", copy_root)
-            runner.write_config(copy_root / "course")  # the config names its own root
+            # the config names its own root; rewritten, it needs the synthetic class's rule again
+            one_owner(CourseDir(runner.write_config(copy_root / "course")).config)
             stages, grades = grading_round(copy_root / "course", copy_root / "exchange", name, w)
             rounds[w] = {"stages": stages, "grades": grades}
     first = rounds[workers[0]]

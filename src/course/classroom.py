@@ -54,6 +54,15 @@ def submit(exchange, student, name, notebooks_dir):
     (folder / "submission_secret.txt").write_text(secrets.token_hex(64))
 
 
+def one_owner(config):
+    """Let `config` (a course's nbgrader_config.py) collect a synthetic class: its students have
+    no Linux account and one user made every submission, which the course's collect would refuse
+    as submissions in another's name."""
+    with open(config, "a") as f:
+        f.write("\n# a synthetic class (course.classroom): one user made every submission\n")
+        f.write("c.ExchangeCollect.check_owner = False\n")
+
+
 def make_class(workdir, name, n_students, source=layout.REPO_ROOT / layout.SOLUTIONS):
     """A course directory with assignment `name` generated and `n_students` synthetic
     submissions waiting in a filesystem exchange. Returns (course root, exchange, kinds)."""
@@ -61,11 +70,7 @@ def make_class(workdir, name, n_students, source=layout.REPO_ROOT / layout.SOLUT
 
     workdir = Path(workdir)
     root = CourseDir(runner.write_config(workdir / "course"))
-    # the synthetic students have no Linux account: every submission belongs to whoever made the
-    # class, which the course's collect would refuse as a submission in another's name
-    with open(root.config, "a") as f:
-        f.write("\n# a synthetic class (course.classroom): one user made every submission\n")
-        f.write("c.ExchangeCollect.check_owner = False\n")
+    one_owner(root.config)
     shutil.copytree(Path(source) / name, root.source / name)
     runner.run_nbgrader(root.root, "generate_assignment", name, "--force", timeout=900)
     exchange = workdir / "exchange"
