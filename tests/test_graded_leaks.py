@@ -125,6 +125,13 @@ def _labels(letter):
     return {f"({k})", f"{k}.", f"{k})", f"({k}."}
 
 
+def _label(words, i, letter):
+    """Whether ``words[i]`` names option `letter` as a label, not as the end of a tuple."""
+    w = words[i]
+    tuple_end = w == f"{letter.lower()})" and i > 0 and words[i - 1].startswith("(")
+    return w in _labels(letter) and not tuple_end
+
+
 def _covers(words, wanted, share):
     return bool(wanted) and len(wanted & words) >= share * len(wanted)
 
@@ -138,8 +145,9 @@ def _gives_away(words, s):
         ):
             continue
         near = words[start : start + NEAR]
-        # a letter as a label ("(b)", "b.", "b)"), never the article "a"
-        letters = {k: sum(w in _labels(k) for w in near) for k in s.options}
+        # a letter as a label ("(b)", "b.", "b)"), never the article "a", nor the end of a tuple
+        # ("(n, d)", a shape, reads "(n d)": not option D)
+        letters = {k: sum(_label(near, i, k) for i in range(len(near))) for k in s.options}
         right = letters.pop(s.letter)
         if right >= 2 and all(right > c for c in letters.values()):
             return True
