@@ -3,6 +3,8 @@
 Written from the student notebook's task texts only (see corpus/README.md).
 """
 
+from edits import with_cells as _with
+
 # ---------------------------------------------------------------- correct 1: plain NumPy
 EXPECTATION_NUMPY = '''
 def expectation(values, probs):
@@ -273,12 +275,6 @@ def skew_kurt(x):
 cov_x_x2 = float(0)
 ''',
 }
-
-
-def _with(base, **cells):
-    out = dict(base)
-    out.update(cells)
-    return out
 
 
 VARIANTS = {

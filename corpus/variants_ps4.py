@@ -3,18 +3,8 @@
 Written from the student notebook's task texts only (see corpus/README.md).
 """
 
-
-def _sub(text, old, new):
-    if old not in text:
-        raise ValueError(f"variant edit does not apply: {old!r}")
-    return text.replace(old, new)
-
-
-def _with(base, **cells):
-    out = dict(base)
-    out.update(cells)
-    return out
-
+from edits import sub as _sub
+from edits import with_cells as _with
 
 PARAM_NUMPY = '''
 def param_grads(dy, x_hat):
