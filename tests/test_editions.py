@@ -37,7 +37,8 @@ def nbgrader_notebook(release):
             metadata={"nbgrader": {**meta, "grade_id": "mean", "solution": True, "grade": False}},
         ),
         nbformat.v4.new_markdown_cell(
-            "Why divide by m?" + ("" if release else "\n\n### BEGIN SOLUTION\nIt averages."),
+            "Why divide by m?"
+            + ("" if release else "\n\n### BEGIN SOLUTION\nIt averages.\n### END SOLUTION"),
             metadata={"nbgrader": {**meta, "grade_id": "why", "solution": True, "grade": True}},
         ),
         nbformat.v4.new_code_cell(

@@ -9,33 +9,28 @@ the test code).
 
 from nbgrader.preprocessors import NbGraderPreprocessor
 
-from course.layout import HIDDEN_MARKERS
+from course.layout import HIDDEN, TESTS, cell_kind, regions
 
-BEGIN, END = HIDDEN_MARKERS
 NOTE = "# (hidden tests: they decide the grade and are not shown)"
 
 
-def strip_hidden(source):
-    """Return `source` with every hidden-test region replaced by a one-line note."""
-    lines, hidden, out = source.splitlines(), False, []
-    for line in lines:
-        if line.strip() == BEGIN:
-            hidden = True
-            out.append(NOTE)
-        elif line.strip() == END:
-            hidden = False
-        elif not hidden:
-            out.append(line)
-    return "\n".join(out)
+def strip_hidden(source, cell=None):
+    """Return `source` with every hidden-test region replaced by a one-line note (`cell` names
+    it in an error: :func:`course.layout.regions`)."""
+    lines, out, at = source.splitlines(), [], 0
+    for r in regions(source, cell):
+        if r.kind == HIDDEN:
+            out += [*lines[at : r.begin], NOTE]
+            at = r.end + 1
+    return "\n".join(out + lines[at:])
 
 
 class HideHiddenTests(NbGraderPreprocessor):
     """Remove hidden test source and tracebacks from graded cells of the feedback."""
 
     def preprocess_cell(self, cell, resources, index):
-        nbg = cell.metadata.get("nbgrader", {})
-        if cell.cell_type == "code" and nbg.get("grade") and not nbg.get("solution"):
-            cell.source = strip_hidden(cell.source)
+        if cell.cell_type == "code" and cell_kind(cell) == TESTS:
+            cell.source = strip_hidden(cell.source, cell)
             for out in cell.get("outputs", []):
                 if out.get("output_type") == "error":
                     out["traceback"] = [f"{out.get('ename', 'Error')}: {out.get('evalue', '')}"]

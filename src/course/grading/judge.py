@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 from course.grading.session import KernelLost, StudentRaised
 from course.grading.text import clean
-from course.layout import HIDDEN_MARKERS
+from course.layout import ANSWERS, TESTS, cell_kind, grade_id, hidden_line_numbers, points
 
 _FILENAME = "<test {}>"
 
@@ -75,8 +75,7 @@ def prelude(source_nb):
     (not the learner's) code cells, run here."""
     ns = {"__name__": "__grading__"}
     for cell in source_nb.cells:
-        nbg = cell.metadata.get("nbgrader", {})
-        if cell.cell_type != "code" or nbg.get("solution") or nbg.get("grade"):
+        if cell.cell_type != "code" or cell_kind(cell) in (*ANSWERS, TESTS):
             continue
         try:
             tree = ast.parse(cell.source)
@@ -110,45 +109,35 @@ def free_names(source):
     return out
 
 
-def visible_lines(source):
-    """Line numbers (1-based) of `source` outside the hidden-test regions."""
-    begin, end = HIDDEN_MARKERS
-    hidden, out = False, set()
-    for i, line in enumerate(source.splitlines(), 1):
-        if line.strip() == begin:
-            hidden = True
-        elif line.strip() == end:
-            hidden = False
-        elif not hidden:
-            out.add(i)
-    return out
+def visible_lines(source, cell=None):
+    """Line numbers (1-based) of `source` outside the hidden-test regions (`cell` names it in
+    an error)."""
+    hidden = hidden_line_numbers(source, cell)
+    return {i + 1 for i in range(len(source.splitlines())) if i not in hidden}
 
 
 def judge(cell, session, base_ns):
     """Run the course's test `cell` against the submission in `session`; a :class:`Verdict`."""
-    meta = cell.metadata["nbgrader"]
-    grade_id, points = meta["grade_id"], float(meta.get("points", 0))
+    gid, max_points = grade_id(cell), points(cell)
     ns = dict(base_ns)
     try:
         with _time_limit(JUDGE_TIMEOUT):
-            return _judge(cell, session, ns, grade_id, points)
+            return _judge(cell, session, ns, gid, max_points)
     except JudgeTimeout:
         session.kill()  # a request may be half done: the next one starts a fresh kernel
         return Verdict(
-            grade_id, 0.0, points, f"not judged: the test ran over {JUDGE_TIMEOUT} s in the grader"
+            gid, 0.0, max_points, f"not judged: the test ran over {JUDGE_TIMEOUT} s in the grader"
         )
     except MemoryError:
         session.kill()
-        return Verdict(
-            grade_id, 0.0, points, "not judged: the test ran out of memory in the grader"
-        )
+        return Verdict(gid, 0.0, max_points, "not judged: the test ran out of memory in the grader")
     finally:
         session.watch = None
 
 
 def _judge(cell, session, ns, grade_id, points):
     filename = _FILENAME.format(grade_id)
-    session.watch = (filename, visible_lines(cell.source))
+    session.watch = (filename, visible_lines(cell.source, cell))
     try:
         for name in free_names(cell.source):
             if name in ns:
