@@ -5,7 +5,8 @@ with), so a role inside inline code or a fence inside a fence is never mistaken 
 the website resolves at build time is resolved here from the book's sources:
 
 - ``(label)=`` targets disappear; ``{ref}``, ``{doc}`` become the target's title, ``{numref}``
-  and ``{eq}`` the number the website shows, each a link to that place of the website;
+  and ``{eq}`` the number the website shows, each a link to that place of the website (a
+  problem-set part's label, ``course.crosslinks``, to its exercise page);
 - ``{math}`` blocks become ``$$`` blocks tagged with that number;
 - ``{cite}`` becomes author-year, with the entries cited listed at the end of the notebook;
 - admonitions become titled blockquotes, dropdowns ``<details>`` with the question as summary;
@@ -35,7 +36,8 @@ from pybtex.database import parse_file
 from pybtex.richtext import Text
 from pybtex.style.formatting.plain import Style
 
-from course.layout import CHAPTERS
+from course.crosslinks import part_labels
+from course.layout import CHAPTERS, EXERCISE_PAGES, EXERCISES
 
 ADMONITIONS = (
     "attention",
@@ -117,6 +119,10 @@ class Book:
         for page in sorted(self.root.glob("pages/*.md")) + [self.root / "intro.md"]:
             if page.exists():
                 self.titles[self.docname(page)] = _first_heading(page.read_text())
+        for notebook in sorted((self.root / EXERCISES).glob("*/*.ipynb")):
+            doc = Path(EXERCISE_PAGES, notebook.relative_to(self.root / EXERCISES)).with_suffix("")
+            for label, (letter, title) in part_labels(notebook).items():
+                self._add(label, doc.as_posix(), f"Part {letter}: {title}")
 
     def chapters(self):
         return sorted((self.root / CHAPTERS).glob("*.md"))

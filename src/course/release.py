@@ -4,9 +4,10 @@ The course repository is the instructor's: it keeps ``solutions/`` (every soluti
 test), the nbgrader configuration and the grading tooling. The release holds what a learner may
 see: the chapters and their notebook forms, the nbgrader release ``exercises/``, the reference
 package ``bnlab`` (public by design), the website's sources and the site tooling that builds them
-(``course.layout``, ``course.notebooks``, ``course.myst_to_ipynb``, ``course.publish``,
-``course.execute_cache``: they read no solution), the Binder environment, a GitHub Pages
-workflow that names the repository it runs in (a fork publishes itself) and a learner README.
+(``course.layout``, ``course.notebooks``, ``course.myst_to_ipynb``, ``course.crosslinks``,
+``course.publish``, ``course.execute_cache``: they read no solution), the Binder environment, a
+GitHub Pages workflow that names the repository it runs in (a fork publishes itself) and a
+learner README.
 Push it to the repository that ``_config.yml`` names.
 
     python -m course.release [DEST]    # default _build/student-release; make release DEST=...
@@ -48,6 +49,7 @@ SITE_TOOLING = (
     "layout.py",
     "notebooks.py",
     "myst_to_ipynb.py",
+    "crosslinks.py",
     "publish.py",
     "execute_cache.py",
 )
