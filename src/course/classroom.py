@@ -19,7 +19,7 @@ KINDS = ("correct", "blank", "partial")
 
 
 def _solution_cells(nb):
-    return [c for c in nb.cells if c.metadata.get("nbgrader", {}).get("solution")]
+    return [c for c in nb.cells if layout.cell_kind(c) in layout.ANSWERS]
 
 
 def submission(release_nb, source_nb, kind):
@@ -63,7 +63,7 @@ def one_owner(config):
         f.write("c.ExchangeCollect.check_owner = False\n")
 
 
-def make_class(workdir, name, n_students, source=layout.REPO_ROOT / layout.SOLUTIONS):
+def make_class(workdir, name, n_students, source=layout.COURSE.source):
     """A course directory with assignment `name` generated and `n_students` synthetic
     submissions waiting in a filesystem exchange. Returns (course root, exchange, kinds)."""
     from nbgrader.api import Gradebook

@@ -7,7 +7,7 @@ from pathlib import Path
 from nbgrader.preprocessors import NbGraderPreprocessor
 
 from course.grading.session import cell_timeout
-from course.layout import COURSE_ID, EXCHANGE_ROOT
+from course.layout import COURSE, COURSE_ID, EXCHANGE_ROOT, CourseDir
 
 
 class RefuseAutograde(NbGraderPreprocessor):
@@ -35,9 +35,7 @@ def term_secret(config_file=None):
         return os.environ[TERM_SECRET_ENV]
     import ast
 
-    from course.layout import REPO_ROOT, CourseDir
-
-    path = Path(config_file or CourseDir(REPO_ROOT).config)
+    path = Path(config_file or COURSE.config)
     if path.is_file():
         for node in ast.parse(path.read_text()).body:
             if (
@@ -63,12 +61,14 @@ def prepend_bindir():
         os.environ["PATH"] = os.pathsep.join([bindir, os.environ.get("PATH", "")])
 
 
-def apply(c, root, *, source="solutions", release="exercises", exchange=None):
-    """Fill the traitlets config `c` for a course rooted at `root`."""
+def apply(c, root, *, source=None, release=None, exchange=None):
+    """Fill the traitlets config `c` for a course rooted at `root` (`source`, `release`: the
+    folder names, by default those of :class:`course.layout.CourseDir`)."""
     prepend_bindir()
-    c.CourseDirectory.root = str(root)
-    c.CourseDirectory.source_directory = source
-    c.CourseDirectory.release_directory = release
+    course = CourseDir(root)
+    c.CourseDirectory.root = str(course.root)
+    c.CourseDirectory.source_directory = source or course.source.name
+    c.CourseDirectory.release_directory = release or course.release.name
     c.CourseDirectory.course_id = COURSE_ID
     c.Exchange.root = str(exchange or os.environ.get("BNLAB_EXCHANGE") or EXCHANGE_ROOT)
     # collected submissions are not left world-writable (nbgrader copies the 0777 of submit)

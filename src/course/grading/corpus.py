@@ -47,12 +47,11 @@ class Variant:
 
 def graded_cells(source_nb):
     """``{grade_id: points}`` of every graded cell of the course's notebook."""
-    out = {}
-    for cell in source_nb.cells:
-        meta = cell.metadata.get("nbgrader", {})
-        if meta.get("grade"):
-            out[meta["grade_id"]] = float(meta.get("points", 0))
-    return out
+    return {
+        layout.grade_id(c): layout.points(c)
+        for c in source_nb.cells
+        if layout.cell_kind(c) in layout.GRADED
+    }
 
 
 def source_notebook(assignment, root=REPO_ROOT):
@@ -65,7 +64,7 @@ def source_notebook(assignment, root=REPO_ROOT):
 
 def variants(assignment, corpus=None):
     """The variants of `assignment`, sorted by name."""
-    folder = Path(corpus or REPO_ROOT / layout.CORPUS) / assignment
+    folder = Path(corpus or layout.COURSE.corpus) / assignment
     out = []
     for path in sorted(folder.glob("*.ipynb")):
         meta = nbformat.read(path, 4).metadata.get(KEY, {})

@@ -15,7 +15,7 @@ import nbformat
 from bnlab import selfcheck
 from course import layout
 from course.grading.runner import assignments, run_nbgrader, write_config
-from course.layout import HIDDEN_MARKERS, REPO_ROOT, CourseDir
+from course.layout import COURSE, GRADED, HIDDEN, REPO_ROOT, CourseDir, cell_kind, grade_id, regions
 from course.notebooks import SETUP_CODE, SETUP_TAG
 from course.publish import read_address
 
@@ -28,9 +28,9 @@ def _entry(path, source):
     nb = nbformat.read(path, 4)
     src = nbformat.read(Path(source) / path.parent.name / path.name, 4)
     hidden = {
-        c.metadata.nbgrader.grade_id
+        grade_id(c)
         for c in src.cells
-        if c.metadata.get("nbgrader", {}).get("grade") and HIDDEN_MARKERS[0] in c.source
+        if cell_kind(c) in GRADED and any(r.kind == HIDDEN for r in regions(c.source, c))
     }
     return nb, selfcheck.registry_entry(nb, path.parent.name, path.stem, hidden)
 
@@ -60,13 +60,13 @@ def registry_text(entries):
     return json.dumps(entries, indent=1, sort_keys=True, ensure_ascii=False) + "\n"
 
 
-def generate(dest=None, source=REPO_ROOT / layout.SOLUTIONS, names=None):
+def generate(dest=None, source=COURSE.source, names=None):
     """Generate the student versions of `names` (default all) into `dest`/<assignment>/.
 
     Generation happens in a scratch course directory (no gradebook appears in the repository);
     `dest` defaults to the repository's ``exercises/``, whose assignment folders are replaced.
     """
-    dest = Path(dest or REPO_ROOT / layout.EXERCISES)
+    dest = Path(dest or COURSE.release)
     names = names or assignments(source)
     with tempfile.TemporaryDirectory(prefix="bn-generate-") as tmp:
         course = write_config(Path(tmp) / "course")
@@ -84,7 +84,7 @@ def generate(dest=None, source=REPO_ROOT / layout.SOLUTIONS, names=None):
                 selfcheck.stamp(nb, entry)
                 _add_setup(nb)
                 nbformat.write(nb, path)
-    if dest == REPO_ROOT / layout.EXERCISES:
+    if dest == COURSE.release:
         REGISTRY.write_text(registry_text(registry(dest, source)))
     return dest
 
@@ -102,7 +102,7 @@ def leaks(exercise_nb, source_nb):
         if c.cell_type == "code"
         for line in c.source.splitlines()
     }
-    secret = [s for c in source_nb.cells for s in layout.secret_lines(c.source)]
+    secret = [s for c in source_nb.cells for s in layout.secret_lines(c.source, cell=c)]
     found += [f"contains protected line {s!r}" for s in secret if s in code_lines]
     for cell in exercise_nb.cells:
         if cell.get("outputs"):
@@ -110,7 +110,7 @@ def leaks(exercise_nb, source_nb):
     return found
 
 
-def check(exercises=REPO_ROOT / layout.EXERCISES, source=REPO_ROOT / layout.SOLUTIONS):
+def check(exercises=COURSE.release, source=COURSE.source):
     """Problems with the committed student versions: drift from generation, or leaks."""
     problems = []
     exercises, source = Path(exercises), Path(source)
@@ -133,9 +133,7 @@ def check(exercises=REPO_ROOT / layout.EXERCISES, source=REPO_ROOT / layout.SOLU
             if a != b:
                 problems.append(f"exercises/{rel} differs from what solutions/ generates")
         have_registry = REGISTRY.read_text() if REGISTRY.exists() else ""
-        if exercises == REPO_ROOT / layout.EXERCISES and have_registry != registry_text(
-            registry(fresh, source)
-        ):
+        if exercises == COURSE.release and have_registry != registry_text(registry(fresh, source)):
             problems.append(f"{REGISTRY.relative_to(REPO_ROOT)} is not what solutions/ generates")
     for nb_path in sorted(exercises.rglob("*.ipynb")):
         src = source / nb_path.relative_to(exercises)

@@ -26,8 +26,9 @@ def nbgrader_bin():
     return str(Path(sys.executable).with_name("nbgrader"))
 
 
-def write_config(root, source=layout.SOLUTIONS, release=layout.EXERCISES):
-    """Make `root` a course directory that uses the course's configuration."""
+def write_config(root, source=None, release=None):
+    """Make `root` a course directory that uses the course's configuration (`source`,
+    `release`: folder names other than :class:`course.layout.CourseDir`'s)."""
     root = Path(root)
     root.mkdir(parents=True, exist_ok=True)
     text = CONFIG_TEMPLATE.format(root=str(root), source=source, release=release)
@@ -59,6 +60,6 @@ def run_nbgrader(root, *args, timeout=None, check=True):
     return result
 
 
-def assignments(source=layout.REPO_ROOT / layout.SOLUTIONS):
+def assignments(source=layout.COURSE.source):
     """Assignment ids: the folders of the source directory that hold notebooks."""
     return sorted(p.name for p in Path(source).iterdir() if p.is_dir() and any(p.glob("*.ipynb")))

@@ -389,9 +389,9 @@ def preexec(limits, cgroup):
 def probe():
     """Start the sandbox once and check that the course's Python works inside it and that the
     course repository is invisible; raise :class:`SandboxUnavailable` with the reason if not."""
-    from course.layout import REPO_ROOT
+    from course.layout import COURSE
 
-    hidden = REPO_ROOT / "solutions"
+    hidden = COURSE.source
     code = (
         "import os, numpy, course.grading.kernel; "
         f"print('visible' if os.path.exists({str(hidden)!r}) else 'hidden')"

@@ -10,6 +10,8 @@ import ast
 
 import nbformat
 
+from course.layout import GRADED, LOCKED, cell_kind
+
 # names whose mere use in an answer deserves a look
 SUSPICIOUS_NAMES = {
     "bnlab": "imports the reference package",
@@ -74,8 +76,7 @@ def scan_notebook(path):
     nb = nbformat.read(str(path), as_version=4)
     report = []
     for i, cell in enumerate(nb.cells):
-        meta = cell.metadata.get("nbgrader", {})
-        if cell.cell_type != "code" or meta.get("grade") or meta.get("locked"):
+        if cell.cell_type != "code" or cell_kind(cell) in (*GRADED, LOCKED):
             continue
         source = "\n".join(
             line for line in cell.source.splitlines() if not line.lstrip().startswith(("%", "!"))

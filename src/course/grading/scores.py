@@ -2,6 +2,8 @@
 
 from dataclasses import dataclass, field
 
+from course.layout import GRADED, cell_kind, grade_id
+
 
 def part_of_cells(nb):
     """Map grade_id -> the title of the '## Part' section the cell is in."""
@@ -9,9 +11,8 @@ def part_of_cells(nb):
     for cell in nb.cells:
         if cell.cell_type == "markdown" and cell.source.lstrip().startswith("## Part"):
             part = cell.source.lstrip()[3:].splitlines()[0].strip()
-        meta = cell.metadata.get("nbgrader", {})
-        if meta.get("grade"):
-            parts[meta["grade_id"]] = part
+        if cell_kind(cell) in GRADED:
+            parts[grade_id(cell)] = part
     return parts
 
 
