@@ -43,9 +43,12 @@ def pytest_report_header(config):
 
 # What a student may never see, by the tests' own rule, written apart from the course's
 # (course.layout.secret_lines) so that a leak check cannot share the generator's blind spot:
-# every line of at least 12 characters inside an nbgrader solution or hidden-test region (to the
-# end of the cell if it is not closed), and of a markdown solution cell without markers
-# (nbgrader replaces all of it).
+# every line of at least MIN_SECRET characters inside an nbgrader solution or hidden-test region
+# (to the end of the cell if it is not closed), and of a markdown solution cell without markers
+# (nbgrader replaces all of it). THE leak oracle of the tests: every leak test reads its secrets
+# and regions here (fixtures secrets_of and region_of), and adds only what it deems public.
+#: the course's own minimum (a shorter line, ``return y``, says nothing), written here again
+MIN_SECRET = 12
 _REGION = re.compile(
     r"^[ \t]*### BEGIN (SOLUTION|HIDDEN TESTS)[ \t]*\n(.*?)(?:^[ \t]*### END \1[ \t]*$|\Z)",
     re.M | re.S,
@@ -53,10 +56,17 @@ _REGION = re.compile(
 _KINDS = {"SOLUTION", "HIDDEN TESTS"}
 
 
+def nbgrader_region(source, kind):
+    """The text inside every region of `kind` ("SOLUTION" or "HIDDEN TESTS") of `source`."""
+    return "\n".join(m.group(2) for m in _REGION.finditer(source) if m.group(1) == kind)
+
+
 def nbgrader_secrets(solutions, kinds=_KINDS):
-    """``{line: notebook}`` of the secret lines of every notebook under `solutions`."""
-    found = {}
-    for path in sorted(Path(solutions).rglob("*.ipynb")):
+    """``{line: notebook}`` of the secret lines of every notebook under `solutions` (a folder,
+    or one notebook)."""
+    found, solutions = {}, Path(solutions)
+    paths = [solutions] if solutions.suffix == ".ipynb" else sorted(solutions.rglob("*.ipynb"))
+    for path in paths:
         for cell in json.loads(path.read_text())["cells"]:
             source = "".join(cell["source"])
             regions = [m.group(2) for m in _REGION.finditer(source) if m.group(1) in kinds]
@@ -65,7 +75,7 @@ def nbgrader_secrets(solutions, kinds=_KINDS):
             if markdown and solution and "SOLUTION" in kinds and "### BEGIN" not in source:
                 regions.append(source)
             for line in "\n".join(regions).splitlines():
-                if len(line.strip()) >= 12 and "### " not in line:
+                if len(line.strip()) >= MIN_SECRET and "### " not in line:
                     found.setdefault(line.strip(), path)
     return found
 
@@ -74,6 +84,12 @@ def nbgrader_secrets(solutions, kinds=_KINDS):
 def secrets_of():
     """``secrets_of(solutions_dir, kinds={"SOLUTION", "HIDDEN TESTS"})``: the secret lines."""
     return nbgrader_secrets
+
+
+@pytest.fixture(scope="session")
+def region_of():
+    """``region_of(source, kind)``: the text of the `kind` regions of a cell's `source`."""
+    return nbgrader_region
 
 
 @pytest.fixture(scope="module")

@@ -27,7 +27,7 @@ import nbformat
 import pytest
 
 from course import layout
-from course.layout import HIDDEN_MARKERS, REPO_ROOT, SOLUTION_MARKERS
+from course.layout import REPO_ROOT
 
 SITES = {
     "site": REPO_ROOT / "_build" / "html",
@@ -57,18 +57,6 @@ def _content(text):
     return {w for w in words if w not in STOP and len(w) > 1}
 
 
-def _region(source, markers):
-    inside, out = False, []
-    for line in source.splitlines():
-        if line.strip() == markers[0]:
-            inside = True
-        elif line.strip() == markers[1]:
-            inside = False
-        elif inside:
-            out.append(line)
-    return "\n".join(out)
-
-
 @dataclass
 class Secret:
     what: str
@@ -87,15 +75,16 @@ def _question(markdown, name):
     return parts[0], options
 
 
-def secrets():
-    """Every graded answer of the course, read from ``solutions/``."""
+def secrets(region_of):
+    """Every graded answer of the course, read from ``solutions/`` with the regions of the tests'
+    oracle (`region_of`, conftest.py)."""
     out = []
     for path in sorted((REPO_ROOT / layout.SOLUTIONS).glob("*/*.ipynb")):
         nb = nbformat.read(path, 4)
         where = path.parent.name
         for cell in nb.cells:
-            solution = _region(cell.source, SOLUTION_MARKERS)
-            hidden = _region(cell.source, HIDDEN_MARKERS)
+            solution = region_of(cell.source, "SOLUTION")
+            hidden = region_of(cell.source, "HIDDEN TESTS")
             for name, letter in re.findall(r'^(answer_\w+) = "([A-D])"$', solution, re.M):
                 md = next(c.source for c in nb.cells if f"`{name}`" in c.source)
                 stem, options = _question(md, name)
@@ -190,8 +179,13 @@ def _notebook_text(path):
     return "\n".join(parts)
 
 
-def test_the_rule_reads_every_kind_of_answer():
-    found = secrets()
+@pytest.fixture(scope="module")
+def answers(region_of):
+    return secrets(region_of)
+
+
+def test_the_rule_reads_every_kind_of_answer(answers):
+    found = answers
     mc = [s for s in found if s.letter]
     assert len(mc) >= 6 and all(len(s.options) == 4 and s.stem for s in mc), mc
     assert any("hidden input" in s.what for s in found)
@@ -199,21 +193,21 @@ def test_the_rule_reads_every_kind_of_answer():
 
 
 @pytest.mark.parametrize("edition", sorted(SITES))
-def test_the_site_gives_no_graded_answer(edition):
+def test_the_site_gives_no_graded_answer(edition, answers):
     root = SITES[edition]
     if not (root / "index.html").exists():
         pytest.skip(f"the {edition} is not built here ({root}): make book / make book-self-study")
-    found = [m for rel, text in _site_texts(root) for m in leaks(text, rel, secrets())]
+    found = [m for rel, text in _site_texts(root) for m in leaks(text, rel, answers)]
     assert not found, "\n".join(found)
 
 
-def test_the_notebooks_give_no_graded_answer():
+def test_the_notebooks_give_no_graded_answer(answers):
     paths = sorted((REPO_ROOT / layout.NOTEBOOKS).glob("*.ipynb"))
-    found = [m for p in paths for m in leaks(_notebook_text(p), p.name, secrets())]
+    found = [m for p in paths for m in leaks(_notebook_text(p), p.name, answers)]
     assert not found, "\n".join(found)
 
 
-def test_the_release_gives_no_graded_answer(tmp_path):
+def test_the_release_gives_no_graded_answer(tmp_path, answers):
     from course import release
 
     dest = tmp_path / "release"
@@ -230,11 +224,11 @@ def test_the_release_gives_no_graded_answer(tmp_path):
             text = path.read_text(errors="replace")
         else:
             continue
-        found += leaks(text, rel, secrets())
+        found += leaks(text, rel, answers)
     assert not found, "\n".join(found)
 
 
-def test_a_planted_answer_in_a_dropdown_is_found():
+def test_a_planted_answer_in_a_dropdown_is_found(answers):
     """The rule on a broken copy of a built page: one graded question and its answer planted in
     a dropdown, as the self-checks are written; and a hidden input planted in a code cell."""
     page = SITES["site"] / "chapters" / "04_bn_forward.html"
@@ -243,7 +237,7 @@ def test_a_planted_answer_in_a_dropdown_is_found():
                        "train_inference.ipynb", 4)  # fmt: skip
     question = next(c.source for c in md.cells if "`answer_why`" in c.source)
     question = question.split("`answer_why`", 1)[1]
-    mc = [s for s in secrets() if s.what.endswith("answer_why")]
+    mc = [s for s in answers if s.what.endswith("answer_why")]
     assert mc and not leaks(text, "the page", mc)
     planted = text.replace(
         "</body>",
@@ -253,7 +247,7 @@ def test_a_planted_answer_in_a_dropdown_is_found():
     assert leaks(planted, "broken copy", mc), "a planted answer went unnoticed"
     listed = text.replace("</body>", f"<p>{html.escape(question)}</p></body>")
     assert not leaks(listed, "the question alone", mc), "the question alone is not an answer"
-    hidden = next(s for s in secrets() if "hidden input" in s.what)
+    hidden = next(s for s in answers if "hidden input" in s.what)
     assert leaks(f"<pre>cases = {hidden.text}</pre>", "broken copy", [hidden])
 
 
@@ -280,13 +274,13 @@ def test_the_rule_finds_the_leaks_the_review_found():
     assert leaks(old_page, "chapter 5 before", [old])
 
 
-def test_graded_answer_letters_are_balanced():
+def test_graded_answer_letters_are_balanced(region_of):
     letters = [
         letter
         for path in sorted((REPO_ROOT / layout.SOLUTIONS).glob("*/*.ipynb"))
         for cell in nbformat.read(path, 4).cells
         for letter in re.findall(
-            r'^answer_\w+ = "([A-D])"$', _region(cell.source, SOLUTION_MARKERS), re.M
+            r'^answer_\w+ = "([A-D])"$', region_of(cell.source, "SOLUTION"), re.M
         )
     ]
     assert letters, "no graded multiple-choice answer found"
@@ -296,7 +290,7 @@ def test_graded_answer_letters_are_balanced():
     assert sum(a == b for a, b in zip(letters, letters[1:], strict=False)) <= 1, letters
 
 
-def test_every_graded_cell_has_a_hidden_part():
+def test_every_graded_cell_has_a_hidden_part(region_of):
     """Hard-coding the visible tests' inputs earns nothing: every graded cell also checks on
     hidden inputs (issue 21 item 3)."""
     bare = [
@@ -304,6 +298,6 @@ def test_every_graded_cell_has_a_hidden_part():
         for path in sorted((REPO_ROOT / layout.SOLUTIONS).glob("*/*.ipynb"))
         for cell in nbformat.read(path, 4).cells
         if cell.metadata.get("nbgrader", {}).get("grade")
-        and not _region(cell.source, HIDDEN_MARKERS).strip()
+        and not region_of(cell.source, "HIDDEN TESTS").strip()
     ]
     assert not bare, "graded cells with only visible checks:\n" + "\n".join(bare)

@@ -1,10 +1,11 @@
 """The student release holds no solution and no hidden test, runs its exercises, builds its book.
 
-What is secret is decided here, by a rule of this file alone (not ``course.layout``'s and not the
-release's own list of what to copy): every line inside a solution or hidden-test region of a
-notebook in ``solutions/``, at least 20 characters long, not a comment and not a line of the
-reference package ``src/bnlab/`` (public by design: the chapters show its code, and a few
-solution lines are lines of it). Any of them in any text file of the release is a leak.
+What is secret is decided by the tests' own rule (the ``secrets_of`` oracle of conftest.py, not
+``course.layout``'s and not the release's own list of what to copy): every line inside a solution
+or hidden-test region of a notebook in ``solutions/``, as long as the course's own minimum,
+except a comment or a line of the reference package ``src/bnlab/`` (public by design: the
+chapters show its code, and a few solution lines are lines of it). Any of them in any text file
+of the release is a leak.
 """
 
 import json
@@ -25,36 +26,19 @@ REGIONS = {
     "### BEGIN SOLUTION": "### END SOLUTION",
     "### BEGIN HIDDEN TESTS": "### END HIDDEN TESTS",
 }
-MIN_LENGTH = 20
 
 
-def solution_notebooks():
-    return sorted((ROOT / "solutions").rglob("*.ipynb"))
-
-
-def secret_lines():
-    """``{line: notebook}`` of every secret line of ``solutions/``."""
+@pytest.fixture(scope="module")
+def secret(secrets_of):
+    """``{line: notebook}`` of every secret line of ``solutions/`` that is not public anyway."""
     public = {
         line.strip() for path in (ROOT / "src" / "bnlab").glob("*.py") for line in text_lines(path)
     }
-    secret = {}
-    for path in solution_notebooks():
-        for cell in json.loads(path.read_text())["cells"]:
-            end = None
-            for raw in "".join(cell["source"]).splitlines():
-                line = raw.strip()
-                if end is None and line in REGIONS:
-                    end = REGIONS[line]
-                elif line == end:
-                    end = None
-                elif (
-                    end
-                    and len(line) >= MIN_LENGTH
-                    and not line.startswith("#")
-                    and (line not in public)
-                ):
-                    secret[line] = path.relative_to(ROOT).as_posix()
-    return secret
+    return {
+        line: path.relative_to(ROOT).as_posix()
+        for line, path in secrets_of(ROOT / "solutions").items()
+        if not line.startswith("#") and line not in public
+    }
 
 
 def text_lines(path):
@@ -80,11 +64,12 @@ def tree(tmp_path_factory):
 
 
 class TestNothingSecret:
-    def test_the_rule_finds_secrets(self):
-        assert len(secret_lines()) > 100
+    def test_the_rule_finds_secrets(self, secret):
+        assert len(secret) > 100
+        # as short as the course's rule: lines of 12 to 19 characters are secrets too
+        assert min(len(line) for line in secret) < 20
 
-    def test_no_solution_or_hidden_test_line_anywhere(self, tree):
-        secret = secret_lines()
+    def test_no_solution_or_hidden_test_line_anywhere(self, tree, secret):
         leaks = [
             (path.relative_to(tree).as_posix(), line, secret[line])
             for path in sorted(tree.rglob("*"))
