@@ -65,3 +65,27 @@ def test_the_unfitted_wide_figure_is_illegible(figure):
 def test_bad_bounds_are_refused(figure):
     with pytest.raises(ValueError, match="column_px and min_px must be positive"):
         style.legible_png(figure(6), column_px=0)
+
+
+def test_a_kernel_shows_figures_with_their_text_size(tmp_path):
+    """In a real IPython kernel, where the inline backend registers its own PNG formatter when it
+    loads (at the first figure), a figure a cell shows is still drawn by `legible_png`: the PNG
+    that display() makes of it holds `TEXT_KEY`."""
+    import nbformat
+
+    from course.notebooks import execute_notebook
+
+    out = tmp_path / "shown.png"
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [
+        nbformat.v4.new_code_cell("from bnlab.style import use_course_style\nuse_course_style()"),
+        nbformat.v4.new_code_cell(
+            "import base64\nimport matplotlib.pyplot as plt\n"
+            "fig, ax = plt.subplots(figsize=(12, 3))\nax.set_title('a title')\n"
+            "data = get_ipython().display_formatter.format(fig)[0]['image/png']\n"
+            f"open({str(out)!r}, 'wb').write(base64.b64decode(data))"
+        ),
+    ]
+    nbformat.write(nb, tmp_path / "figure.ipynb")
+    assert execute_notebook(tmp_path / "figure.ipynb") == []
+    assert shown_text_px(out.read_bytes()) >= style.MIN_TEXT_PX

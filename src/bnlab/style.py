@@ -129,4 +129,7 @@ def use_course_style():
         return
     shell = get_ipython()
     if shell is not None:
+        # Load the backend now: IPython's inline backend registers its own PNG formatter when it
+        # loads (at the first figure otherwise), which would replace the one set here.
+        plt.switch_backend(plt.get_backend())
         shell.display_formatter.formatters["image/png"].for_type(Figure, _png_for_display)
