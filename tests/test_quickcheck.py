@@ -43,6 +43,13 @@ class TestQuestions:
                 right = next(a for a in q["answers"] if a["correct"])
                 assert right["feedback"].startswith("Right")
 
+    def test_every_option_has_words_outside_its_formulas(self, chapter):
+        # an option's radio button is named by its label; a label that is only a formula is
+        # typeset by MathJax, whose output gives no accessible name (axe-core: label)
+        for q in quickcheck.questions(chapter):
+            for a in q["answers"] if q["type"] == "multiple_choice" else []:
+                assert re.sub(r"\$[^$]*\$", "", a["answer"]).strip(" ,.:;"), a
+
     def test_numeric_answer_matches_the_oracle(self, chapter):
         (q,) = [q for q in quickcheck.questions(chapter) if q["type"] == "numeric"]
         value = q["answers"][0]["value"]

@@ -120,7 +120,10 @@ QUESTIONS = {
             ),
             [
                 ("$\\eta = 0.1$: the rate does not depend on the batch", "The rule scales it."),
-                ("$\\eta \\approx 0.57$", "That is the square-root rule, not the linear one."),
+                (
+                    "$\\eta \\approx 0.57$, a smaller step up",
+                    "That is the square-root rule, not the linear one.",
+                ),
             ],
         ),
     ],
