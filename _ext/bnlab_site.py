@@ -4,9 +4,10 @@
   page load fetches anything from another host (a classroom without internet still gets math).
 - The launch buttons (Binder, Colab, JupyterHub) open the notebook form of the page that exists in
   the repository (``notebooks/`` for chapters, ``exercises/`` for exercises), never a MyST file.
-- ``_static/bnlab.css`` and ``bnlab.js``: tables that fit the column, a displayed formula wider
-  than its column scrolling in its own box (MathJax 3 does not break lines), and the print layout
-  of the PDF.
+- ``_ext/static/bnlab.css`` and ``bnlab.js`` (not in the book's ``_static``, whose CSS and JS
+  Jupyter Book adds to every page by itself, a second time and without ``defer``): tables that
+  fit the column, a displayed formula wider than its column scrolling in its own box (MathJax 3
+  does not break lines), and the print layout of the PDF.
 - Every figure links to its full-size image: on a phone, where the column is narrower than the
   figure, a tap opens it at the size its text was drawn for (``bnlab.style``).
 - The edition, ``student`` (default) or ``self-study``, decides the exercise pages; set it with
@@ -44,6 +45,11 @@ def use_offline_mathjax(app, config):
         raise ExtensionError(f"{static / MATHJAX_ENTRY} not found in {MATHJAX_PACKAGE}")
     config.html_static_path.append(str(static))
     config.mathjax_path = MATHJAX_ENTRY
+
+
+def serve_own_static(app, config):
+    """Serve ``_ext/static`` (bnlab.css, bnlab.js), added once each in `setup`."""
+    config.html_static_path.append(str(Path(__file__).parent / "static"))
 
 
 def use_light_mode(app, config):
@@ -165,6 +171,7 @@ def setup(app):
     app.add_css_file("bnlab.css")
     app.add_js_file("bnlab.js", defer="defer")
     app.connect("config-inited", use_offline_mathjax)
+    app.connect("config-inited", serve_own_static)
     app.connect("config-inited", use_light_mode)
     app.connect("config-inited", add_chapter_times)
     app.connect("config-inited", select_edition, priority=100)

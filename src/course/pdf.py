@@ -5,7 +5,7 @@ read from the execution cache) into ``_build/pdf/_build/singlehtml``, apart from
 build; this module then serves that page on 127.0.0.1, opens it in headless Chromium at the width
 of the printed column, waits until MathJax has typeset every formula and every image has loaded,
 and prints it with the DevTools command ``Page.printToPDF``: A4, page numbers in the footer, each
-chapter and page of the book on a new sheet. ``_static/bnlab.css`` (``@media print``) leaves out
+chapter and page of the book on a new sheet. ``_ext/static/bnlab.css`` (``@media print``) leaves out
 the navigation, the buttons and the folded-away plotting code. The equations are MathJax's, as on
 the website, and the figures the build's own PNGs.
 

@@ -98,7 +98,9 @@
     return page.documentElement.outerHTML;
   }
 
-  if (window.Search && Search.htmlToText && !Search.bnlabReadable) {
+  // searchtools.js declares `const Search` (a global binding, not a property of window); it runs
+  // before this deferred script, and the search itself after it (on DOMContentLoaded).
+  if (typeof Search !== "undefined" && Search.htmlToText && !Search.bnlabReadable) {
     const original = Search.htmlToText;
     Search.htmlToText = (htmlString, anchor) => original(readable(htmlString), anchor);
     Search.bnlabReadable = true;
