@@ -317,11 +317,19 @@ def _network(driver, origin):
 
 
 def _visit(driver, url):
+    """What the page shows, its console errors and requests, then the measures and axe-core (whose
+    own requests are dropped: it refetches @import-ed stylesheets against the page's address, a
+    404 the page itself never asks for)."""
     driver.get(url)
     state = driver.execute_async_script(WAIT_FOR_PAGE)
     report = driver.execute_script(INSPECT_PAGE, LONG_CODE)
     report["mathjax"] = state
+    report["console"] = [e["message"] for e in driver.get_log("browser") if e["level"] == "SEVERE"]
+    origin = "{0.scheme}://{0.netloc}".format(urlparse(url))
+    report["other_hosts"], report["failed"] = _network(driver, origin)
     report.update(_measure(driver))
+    driver.get_log("browser")
+    driver.get_log("performance")
     return report
 
 
@@ -340,10 +348,6 @@ def _visit_all(site, server, driver):
     for page in page_paths(site):
         driver.set_window_size(*DESKTOP)
         report = _visit(driver, f"{server}/{page}")
-        report["console"] = [
-            e["message"] for e in driver.get_log("browser") if e["level"] == "SEVERE"
-        ]
-        report["other_hosts"], report["failed"] = _network(driver, server)
         _screenshot(
             driver, SHOTS / (page.replace("/", "__").removesuffix(".html") + ".png"), DESKTOP[0]
         )
@@ -355,10 +359,7 @@ def _visit_all(site, server, driver):
         results[page]["phone_overflow"] = phone["overflow"]
         results[page]["phone_wide_math"] = phone["wide_math"]
         results[page]["phone_wide_tables"] = phone["wide_tables"]
-        results[page]["phone_console"] = [
-            e["message"] for e in driver.get_log("browser") if e["level"] == "SEVERE"
-        ]
-        driver.get_log("performance")
+        results[page]["phone_console"] = phone["console"]
         if page in PHONE_SHOTS:
             _screenshot(driver, SHOTS / "phone__" / (page.replace("/", "__")[:-5] + ".png"), 390)
     driver.set_window_size(*DESKTOP)
@@ -407,6 +408,7 @@ class TestEveryPage:
 
     def test_no_console_errors(self, visits):
         assert not _offenders(visits, "console")
+        assert not _offenders(visits, "phone_console")
 
     def test_no_failed_requests(self, visits):
         assert not _offenders(visits, "failed")
