@@ -29,6 +29,7 @@ from pathlib import Path
 
 import nbformat
 
+from course import layout
 from course.grading import judge, sandbox
 from course.grading.feedback import strip_hidden
 from course.grading.scores import Result, part_of_cells
@@ -55,12 +56,12 @@ _NBGRADER_FILES = {
 
 
 def _kind(cell):
-    nbg = cell.metadata.get("nbgrader", {})
     if cell.cell_type != "code":
         return "markdown"
-    if nbg.get("solution"):
+    kind = layout.cell_kind(cell)
+    if kind in layout.ANSWERS:
         return "answer"
-    if nbg.get("grade"):
+    if kind == layout.TESTS:
         return "test"
     return "provided"
 
@@ -86,7 +87,7 @@ def plan(source_nb, student_nb):
     s_cells = source_nb.cells
     by_gid, by_id = {}, {}
     for k, c in enumerate(s_cells):
-        gid = c.metadata.get("nbgrader", {}).get("grade_id")
+        gid = layout.grade_id(c)
         if gid:
             by_gid[gid] = k
         if c.get("id"):
@@ -123,7 +124,7 @@ def plan(source_nb, student_nb):
         if kind == "test":
             test_at[k] = len(steps)  # where the learner has it
             continue
-        locked = s.metadata.get("nbgrader", {}).get("locked")
+        locked = layout.cell_kind(s) == layout.LOCKED
         src = s.source if (kind == "provided" and locked) else t.get("source", "")
         steps.append(_Step(kind, src, s_index=k, s_cell=s))
     # course cells the learner deleted, and every test, in the course's order
@@ -143,7 +144,7 @@ def plan(source_nb, student_nb):
             where = max(where, after + 1)
             steps.insert(where, _Step("test", s.source, s_index=k, s_cell=s))
             continue
-        gid = s.metadata.get("nbgrader", {}).get("grade_id", s.get("id", "?"))
+        gid = layout.grade_id(s) or s.get("id", "?")
         if kind == "answer":
             notes.append(f"answer cell {gid} was missing from your notebook")
             src = ""
@@ -165,8 +166,8 @@ def grade_notebook(source_nb, student_nb, session, deadline=None):
             cells.append(nbformat.v4.new_markdown_cell(step.source))
             continue
         if step.kind == "test":
-            visible = strip_hidden(step.source)
-            gid = step.s_cell.metadata.nbgrader.grade_id
+            visible = strip_hidden(step.source, step.s_cell)
+            gid = layout.grade_id(step.s_cell)
             session.run(visible, label=f"the visible part of {gid}")
             v = judge.judge(step.s_cell, session, base)
             verdicts[v.grade_id] = v
@@ -190,7 +191,7 @@ def grade_notebook(source_nb, student_nb, session, deadline=None):
 
 def _label(step, n):
     if step.s_cell is not None:
-        gid = step.s_cell.metadata.get("nbgrader", {}).get("grade_id")
+        gid = layout.grade_id(step.s_cell)
         return f"cell {gid}" if gid else f"cell {n + 1}"
     return f"cell {n + 1} (your own)"
 
@@ -368,11 +369,10 @@ def selfgrade(notebook, source=None, *, sandboxed=True, timeout=1800):
     import tempfile
 
     from bnlab import selfcheck
-    from course import layout
 
     if sandboxed:
         sandbox.probe()
-    source = Path(source) if source is not None else layout.REPO_ROOT / layout.SOLUTIONS
+    source = Path(source) if source is not None else layout.COURSE.source
     notebook = Path(notebook).resolve()
     entry = selfcheck.identify(selfcheck.read_notebook(notebook), notebook.name)
     assignment, stem = entry["problem_set"], entry["notebook"]
