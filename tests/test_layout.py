@@ -48,6 +48,16 @@ class TestSecretLines:
             "assert f([1.0, 3.0]) == 2.0"
         ]
 
+    def test_the_tests_oracle_has_the_courses_minimum_length(self, secrets_of, tmp_path):
+        """A line of 12 characters is a secret by both rules, one of 11 by neither (by hand)."""
+        source = "def f(x):\n    ### BEGIN SOLUTION\n    t = x.sum(0)\n    t = x.sum()\n"
+        source += "    ### END SOLUTION\n    return t"
+        meta = {"nbgrader": {"solution": True, "grade": False, "grade_id": "f"}}
+        nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(source, metadata=meta)])
+        nbformat.write(nb, tmp_path / "one.ipynb")
+        assert secrets_of(tmp_path) == {"t = x.sum(0)": tmp_path / "one.ipynb"}
+        assert layout.secret_lines(source) == ["t = x.sum(0)"]
+
     def test_every_secret_line_of_the_course_is_one_by_the_tests_own_rule(self, secrets_of):
         """The course's rule never finds a line the tests' independent rule would not."""
         ours = {
