@@ -1,7 +1,9 @@
-"""Where everything of the course lives, and what a student may never see.
+"""Where everything of the course lives, what a notebook cell is, and what a student may never see.
 
 Every tool of the course (grading, the notebook forms and editions, the benchmarks, the tests)
-takes its folder names, nbgrader's markers and the paths of a course directory from here.
+takes its folder names and the paths of a course directory (:class:`CourseDir`, the only place
+that composes them) from here, reads nbgrader's markers with :func:`regions` (the only reader
+of them) and a cell's part in grading with :func:`cell_kind` (nbgrader's own helpers).
 """
 
 import re
