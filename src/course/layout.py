@@ -74,7 +74,7 @@ def regions(source, cell=None):
     that is never closed, an end marker without its begin, or a begin marker inside another
     region raise :class:`MarkerError` naming `cell` (a notebook cell, or words that name it).
 
-    >>> regions("a\n### BEGIN SOLUTION\nb\n### END SOLUTION")
+    >>> regions("a\\n### BEGIN SOLUTION\\nb\\n### END SOLUTION")
     [Region(kind='solution', begin=1, end=3)]
     """
     out, open_ = [], None
