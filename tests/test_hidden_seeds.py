@@ -11,7 +11,7 @@ import pytest
 from course import layout
 from course.grading import config
 from course.grading.referee import hidden_rng
-from course.layout import HIDDEN_MARKERS, REPO_ROOT
+from course.layout import REPO_ROOT
 
 
 def _draws(monkeypatch, secret, key=12):
@@ -50,14 +50,14 @@ def test_the_course_has_a_secret(monkeypatch):
     assert len(config.term_secret()) >= 16
 
 
-def test_no_hidden_test_draws_from_a_fixed_seed():
+def test_no_hidden_test_draws_from_a_fixed_seed(region_of):
     fixed = re.compile(
         r"default_rng\(\s*\d+\s*\)\s*\.|^\s*rng\s*=\s*np\.random\.default_rng\(\d+\)"
     )
     found = []
     for path in sorted((REPO_ROOT / layout.SOLUTIONS).glob("*/*.ipynb")):
         for cell in nbformat.read(path, 4).cells:
-            hidden = cell.source.partition(HIDDEN_MARKERS[0])[2].partition(HIDDEN_MARKERS[1])[0]
+            hidden = region_of(cell.source, "HIDDEN TESTS")  # every hidden region of the cell
             found += [f"{path.parent.name}: {line.strip()}" for line in hidden.splitlines()
                       if fixed.search(line)]  # fmt: skip
     assert not found, "hidden inputs from a fixed seed:\n" + "\n".join(found)
