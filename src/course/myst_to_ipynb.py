@@ -37,7 +37,7 @@ from pybtex.richtext import Text
 from pybtex.style.formatting.plain import Style
 
 from course.crosslinks import part_labels
-from course.layout import CHAPTERS, EXERCISE_PAGES, EXERCISES
+from course.layout import CHAPTERS, EXERCISE_PAGES, CourseDir
 
 ADMONITIONS = (
     "attention",
@@ -119,8 +119,9 @@ class Book:
         for page in sorted(self.root.glob("pages/*.md")) + [self.root / "intro.md"]:
             if page.exists():
                 self.titles[self.docname(page)] = _first_heading(page.read_text())
-        for notebook in sorted((self.root / EXERCISES).glob("*/*.ipynb")):
-            doc = Path(EXERCISE_PAGES, notebook.relative_to(self.root / EXERCISES)).with_suffix("")
+        release = CourseDir(self.root).release
+        for notebook in sorted(release.glob("*/*.ipynb")):
+            doc = Path(EXERCISE_PAGES, notebook.relative_to(release)).with_suffix("")
             for label, (letter, title) in part_labels(notebook).items():
                 self._add(label, doc.as_posix(), f"Part {letter}: {title}")
 
