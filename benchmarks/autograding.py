@@ -36,7 +36,7 @@ from course.classroom import KINDS, make_class, one_owner, write_submission
 from course.grading import runner
 from course.grading.session import Session
 from course.grading.submission import grade_submission
-from course.layout import EXERCISES, REPO_ROOT, SOLUTIONS, CourseDir
+from course.layout import COURSE, REPO_ROOT, CourseDir
 
 ROOT = REPO_ROOT
 
@@ -115,8 +115,8 @@ def per_assignment(names, repeats, with_floors=True):
             null = null_assignment(tmp / "null_source")
             jobs["(grading floor)"] = (null, write_submission(tmp / "null", null, null, "blank"))
         for name in names:
-            source = ROOT / SOLUTIONS / name
-            sub = write_submission(tmp / name, ROOT / EXERCISES / name, source, "correct")
+            source = COURSE.source / name
+            sub = write_submission(tmp / name, COURSE.release / name, source, "correct")
             jobs[name] = (source, sub)
         floors = ["(empty notebook)", "(sandbox kernel)"]
         times = {k: [] for k in floors}
@@ -246,7 +246,7 @@ def run(tiny=False, class_size=12):
     if tiny:
         out["assignments"] = per_assignment(["ps1_moments"], repeats=1, with_floors=False)
     else:
-        out["assignments"] = per_assignment(runner.assignments(ROOT / SOLUTIONS), repeats=3)
+        out["assignments"] = per_assignment(runner.assignments(COURSE.source), repeats=3)
         out["class"] = class_rounds("ps3_bn_forward", class_size, workers=(1, 2))
     out["load_average_after"] = os.getloadavg()[0]
     return out
