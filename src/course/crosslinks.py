@@ -15,7 +15,7 @@ from pathlib import Path
 #: the heading a part's markdown cell starts with (nbgrader's docs course: ``## Part A (N points)``)
 PART_HEADING = re.compile(r"^## Part ([A-Z]) \((\d+) points?\): (.+)$")
 #: a Markdown link to a section of a chapter on the website: [text](SITE/chapters/STEM.html#LABEL)
-SECTION_LINK = re.compile(r"\[[^\]\n]+\]\((?:https?://[^()\s]*/)?chapters/(\w+)\.html#([\w-]+)\)")
+SECTION_LINK = re.compile(r"\[([^\]\n]+)\]\((?:https?://[^()\s]*/)?chapters/(\w+)\.html#([\w-]+)\)")
 _FOLDER = re.compile(r"^ps(\d+)_\w+$")
 
 
@@ -58,7 +58,12 @@ def website_markdown(source, folder):
     part = parse_part(source)
     if part and _FOLDER.match(str(folder)):
         source = f"({part_label(folder, part[0])})=\n{source}"
-    return SECTION_LINK.sub(lambda m: f"{{ref}}`{m[2]}`", source)
+    return SECTION_LINK.sub(lambda m: f"{{ref}}`{m[3]}`", source)
+
+
+def site_links(source, site):
+    """`source` with its links to chapter sections pointing at the website `site` (a fork's)."""
+    return SECTION_LINK.sub(lambda m: f"[{m[1]}]({site}chapters/{m[2]}.html#{m[3]})", source)
 
 
 def part_labels(notebook_path):

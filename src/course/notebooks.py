@@ -24,6 +24,7 @@ import jupytext
 import nbformat
 
 from bnlab import seeds
+from course.crosslinks import site_links, website_markdown
 from course.layout import (
     ANSWERS,
     CHAPTERS,
@@ -37,7 +38,6 @@ from course.layout import (
     regions,
 )
 from course.layout import REPO_ROOT as ROOT
-from course.crosslinks import website_markdown
 from course.myst_to_ipynb import Book, convert_notebook
 from course.publish import read_address
 
@@ -165,14 +165,20 @@ def write_notebooks(root=ROOT):
 
 def write_exercise_setup(root=ROOT):
     """Point the setup cell of every notebook in ``exercises/`` at the public repository of
-    `root` (what a fork needs: ``course.publish``); return the notebooks rewritten."""
-    code = SETUP_CODE.format(requirement=read_address(root).pip_requirement)
+    `root`, and its links to chapter sections at its website (what a fork needs:
+    ``course.publish``); return the notebooks rewritten."""
+    address = read_address(root)
+    code = SETUP_CODE.format(requirement=address.pip_requirement)
     changed = []
     for path in sorted(CourseDir(root).release.glob("*/*.ipynb")):
         nb = nbformat.read(path, as_version=4)
-        setup = [c for c in nb.cells if SETUP_TAG in c.metadata.get("tags", [])]
-        if setup and setup[0].source != code:
-            setup[0].source = code
+        old = [c.source for c in nb.cells]
+        for cell in nb.cells:
+            if SETUP_TAG in cell.metadata.get("tags", []):
+                cell.source = code
+            elif cell.cell_type == "markdown":
+                cell.source = site_links(cell.source, address.site)
+        if [c.source for c in nb.cells] != old:
             nbformat.write(nb, path)
             changed.append(path)
     return changed
