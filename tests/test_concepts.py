@@ -44,8 +44,9 @@ def test_every_chapter_but_the_experiments_is_practised():
 
 @pytest.fixture
 def course(tmp_path):
-    """The sources the table is made from, copied: chapters, solutions, tests, README, config."""
-    for name in ("chapters", "solutions", "tests"):
+    """The sources the table is made from, copied: chapters, solutions, tests, the package,
+    README and configuration."""
+    for name in ("chapters", "solutions", "tests", "src/bnlab"):
         shutil.copytree(REPO_ROOT / name, tmp_path / name, ignore=shutil.ignore_patterns("__*"))
     for name in ("README.md", "_config.yml"):
         shutil.copy(REPO_ROOT / name, tmp_path / name)
@@ -88,6 +89,14 @@ def test_a_renamed_test_dangles(course):
     assert concepts.problems(course) == [
         "Folding BN into the layer before it: tests/test_folding.py has no test "
         "TestFold::test_matches_torch_layer_then_bn"
+    ]
+
+
+def test_a_renamed_function_dangles(course):
+    _edit(course / "src" / "bnlab" / "gradvar.py", "def fit_power_law(", "def fit_law(")
+    assert concepts.problems(course) == [
+        "The 1/B law's slope on log-log axes: the function bnlab.gradvar.fit_power_law "
+        "does not exist"
     ]
 
 

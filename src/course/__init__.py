@@ -12,6 +12,8 @@
 - `course.pdf`            the whole book as one PDF, printed by Chromium (``make pdf``)
 - `course.verdicts`       how close each verdict of the book is to failing (``make verdicts``)
 - `course.chapter_format` the chapters' code cells formatted by ruff at the site's column width
+- `course.crosslinks`     a problem-set part's label, and its links to and from chapter sections
+- `course.concepts`       the README's concept table: code, section, part and test of a concept
 
 It imports `bnlab`; `bnlab` never imports it.
 """

@@ -16,7 +16,6 @@ it covers (:func:`numbering_note`: problem sets are numbered apart from the chap
 
 import argparse
 import ast
-import importlib
 import json
 import re
 import sys
@@ -276,11 +275,18 @@ def _test_names(path, text):
     return tests, used
 
 
+def _defines(path, name):
+    """Whether the Python file `path` defines `name` at its top level (read, not imported)."""
+    if not Path(path).is_file():
+        return False
+    tree = ast.parse(Path(path).read_text())
+    kinds = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
+    return any(isinstance(n, kinds) and n.name == name for n in tree.body)
+
+
 def _function_problem(concept, root):
     module, _, name = concept.function.rpartition(".")
-    try:
-        getattr(importlib.import_module(module), name)
-    except (ImportError, AttributeError):
+    if not _defines(Path(root) / "src" / f"{module.replace('.', '/')}.py", name):
         return f"{concept.name}: the function {concept.function} does not exist"
     path, _, node = concept.test.partition("::")
     if not (Path(root) / path).is_file():
