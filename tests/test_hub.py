@@ -7,10 +7,14 @@ with a home, a cache and an identity of their own:
    guide's bash blocks: the instructor's as the instructor in the course folder, the students' as
    each student in their home folder, with the shared environment on ``PATH``;
 2. through a real JupyterHub (``hub/jupyterhub_config.py``; JupyterHub from PyPI and
-   configurable-http-proxy from npm, installed into a throwaway folder) on 127.0.0.1: the users'
-   servers started through the hub's REST API, the students fetching, submitting and fetching
-   feedback through their own servers' nbgrader API (what JupyterLab's Assignments tab calls),
-   the instructor's commands on the command line.
+   configurable-http-proxy from npm, installed into a throwaway folder) on 127.0.0.1: every user,
+   the instructor too, logs in through the hub's login form (its ``_xsrf`` token and cookies, as
+   a browser sends them), keeps that cookie session and starts their server from the hub's spawn
+   page; the students fetch, submit and fetch feedback through their own servers' nbgrader API
+   (what JupyterLab's Assignments tab calls, with the cookies and ``X-XSRFToken`` header that
+   JupyterLab sends); alice forges two submissions in bob's name (one dated 2099), which the
+   instructor's collect from Formgrader, and then from the command line, refuses; the rest of
+   the instructor's commands run on the command line. No request uses an API token.
 
 Both assert the scores and what a student cannot do to the course, the exchange or another
 student. The machine is set up with the shipped scripts (``hub/make-env.sh``,
@@ -24,6 +28,7 @@ import contextlib
 import copy
 import csv
 import fcntl
+import grp
 import json
 import os
 import pwd
@@ -368,29 +373,92 @@ def _port_free(port):
         return s.connect_ex(("127.0.0.1", port)) != 0
 
 
+class Browser:
+    """One person's browser: a cookie jar, the login form, the hub's spawn page, and the requests
+    JupyterLab sends to the user's server (its cookies, and the ``_xsrf`` cookie as the
+    ``X-XSRFToken`` header on every request that is not a GET). It never holds an API token."""
+
+    def __init__(self, url, user):
+        self.url, self.user = url, user
+        self.session = requests.Session()
+
+    def login(self, password):
+        """Fill in and send the login form; the HTTP status (302: logged in)."""
+        form = self.session.get(f"{self.url}/hub/login", timeout=60)
+        assert form.status_code == 200, form.status_code
+        xsrf = re.search(r'name="_xsrf" value="([^"]+)"', form.text).group(1)
+        data = {"username": self.user, "password": password, "_xsrf": xsrf}
+        r = self.session.post(f"{self.url}/hub/login", data=data, allow_redirects=False, timeout=60)
+        return r.status_code
+
+    def xsrf(self, path):
+        """The ``_xsrf`` cookie that the browser sends to `path` (the one of the longest path)."""
+        found = [c for c in self.session.cookies if c.name == "_xsrf" and path.startswith(c.path)]
+        assert found, f"no _xsrf cookie for {path}: {[c.path for c in self.session.cookies]}"
+        return max(found, key=lambda c: len(c.path)).value
+
+    def request(self, method, path, **kw):
+        headers = kw.pop("headers", {})
+        if method.lower() != "get":
+            headers["X-XSRFToken"] = self.xsrf(path)
+        timeout = kw.pop("timeout", 300)
+        return self.session.request(
+            method, f"{self.url}{path}", headers=headers, timeout=timeout, **kw
+        )
+
+    def spawn(self):
+        """Open the hub's spawn page, as the home page's Start button does (with no options
+        form, the GET starts the server)."""
+        r = self.session.get(f"{self.url}/hub/spawn/{self.user}", timeout=300)
+        assert r.status_code == 200, (self.user, r.status_code, r.text[:1000])
+
+    def server_ready(self):
+        """Whether the user's JupyterLab answers, the OAuth redirects followed as a browser
+        follows them; the first answer also sets the server's ``_xsrf`` cookie."""
+        r = self.session.get(f"{self.url}/user/{self.user}/lab", timeout=60)
+        return r.status_code == 200 and r.url.startswith(f"{self.url}/user/{self.user}/")
+
+    def server(self, method, path, **kw):
+        return self.request(method, f"/user/{self.user}{path}", **kw)
+
+    def nbgrader(self, action):
+        """What the Assignments tab does: POST /assignments/<action> on the user's server."""
+        data = {"course_id": layout.COURSE_ID, "assignment_id": A}
+        r = self.server("post", f"/assignments/{action}", data=data)
+        assert r.ok and r.json()["success"], (self.user, action, r.status_code, r.text[:2000])
+
+    def stop_server(self):
+        """The home page's Stop My Server button."""
+        return self.request("delete", f"/hub/api/users/{self.user}/server", timeout=120)
+
+    def server_stopped(self):
+        r = self.request("get", f"/hub/api/users/{self.user}", timeout=60)
+        return r.ok and not r.json()["servers"]
+
+
 class Hub:
-    """A JupyterHub started from hub/jupyterhub_config.py, with a token for this test only."""
+    """A JupyterHub started from hub/jupyterhub_config.py on free ports of 127.0.0.1. Nobody
+    holds an API token: every user acts through their own browser session."""
 
     def __init__(self, m):
         self.m = m
-        self.dir = m.base / "hub"
-        self.dir.mkdir(mode=0o700)
+        self.dir = Path(tempfile.mkdtemp(prefix="hub-", dir=m.base))  # mode 700
         subprocess.run(
             ["npm", "install", "--prefix", self.dir / "proxy", "--no-audit", "--no-fund"]
             + ["--loglevel=error", "configurable-http-proxy@4"],
             check=True,
             capture_output=True,
         )
-        self.token = secrets.token_hex(32)
         self.port = _free_ports(3)
         self.url = f"http://127.0.0.1:{self.port}"
+        # this machine's exchange is not the default one: the admin page says to set
+        # BNLAB_EXCHANGE for the instructor, here in their server (for Formgrader's collect)
         (self.dir / "jupyterhub_config.py").write_text(
             f"load_subconfig({str(REPO_ROOT / 'hub' / 'jupyterhub_config.py')!r})\n"
             "c.ConfigurableHTTPProxy.command = "
             f"[{str(self.dir / 'proxy/node_modules/.bin/configurable-http-proxy')!r}]\n"
-            f"c.JupyterHub.services = [{{'name': 'round', 'api_token': {self.token!r}}}]\n"
-            "c.JupyterHub.load_roles = [{'name': 'round', 'services': ['round'], 'scopes': "
-            "['admin:users', 'admin:servers', 'access:servers']}]\n"
+            "c.Spawner.environment = {**c.Spawner.environment, "
+            f"'BNLAB_EXCHANGE': {str(m.exchange)!r}}}\n"
         )
         env = {
             **os.environ,
@@ -409,9 +477,8 @@ class Hub:
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
-        self.session = requests.Session()
-        self.session.headers["Authorization"] = f"token {self.token}"
-        self.wait(lambda: self.api("get", "/").ok, "the hub's API")
+        self.browsers = {}
+        self.wait(lambda: requests.get(f"{self.url}/hub/login", timeout=10).ok, "the login page")
 
     def wait(self, ready, what, timeout=180):
         end = time.monotonic() + timeout
@@ -426,100 +493,160 @@ class Hub:
     def logs(self):
         return (self.dir / "jupyterhub.log").read_text()[-5000:]
 
-    def api(self, method, path, **kw):
-        return self.session.request(method, f"{self.url}/hub/api{path}", timeout=60, **kw)
-
-    def server(self, user, method, path, **kw):
-        return self.session.request(method, f"{self.url}/user/{user}{path}", timeout=300, **kw)
-
     def login(self, user, password):
-        """The login form as a browser sends it; the HTTP status (302: logged in)."""
-        browser = requests.Session()
-        form = browser.get(f"{self.url}/hub/login", timeout=60).text
-        xsrf = re.search(r'name="_xsrf" value="([^"]+)"', form).group(1)
-        data = {"username": user, "password": password, "_xsrf": xsrf}
-        r = browser.post(f"{self.url}/hub/login", data=data, allow_redirects=False, timeout=60)
-        return r.status_code
+        """A fresh browser sends the login form; the HTTP status. A browser that logged in is
+        kept as ``self.browsers[user]``."""
+        browser = Browser(self.url, user)
+        status = browser.login(password)
+        if status == 302:
+            self.browsers[user] = browser
+        return status
 
     def start_servers(self):
-        r = self.api("post", "/users", json={"usernames": list(USERS)})
-        assert r.status_code in (201, 409), r.text
-        for user in USERS:
-            r = self.api("post", f"/users/{user}/server")
-            assert r.status_code in (201, 202), r.text
-        for user in USERS:
-            self.wait(
-                lambda u=user: self.api("get", f"/users/{u}").json()["servers"][""]["ready"],
-                f"{user}'s server",
-            )
-
-    def nbgrader(self, user, action):
-        """What the Assignments tab does: POST /assignments/<action> on the user's server."""
-        data = {"course_id": layout.COURSE_ID, "assignment_id": A}
-        r = self.server(user, "post", f"/assignments/{action}", data=data)
-        assert r.ok and r.json()["success"], (user, action, r.status_code, r.text[:2000])
+        for browser in self.browsers.values():
+            browser.spawn()
+        for user, browser in self.browsers.items():
+            self.wait(browser.server_ready, f"{user}'s server", 300)
 
     def stop(self):
-        with contextlib.suppress(requests.RequestException):
-            for user in USERS:
-                self.api("delete", f"/users/{user}/server")
-            for user in USERS:
-                self.wait(
-                    lambda u=user: not self.api("get", f"/users/{u}").json()["servers"],
-                    f"{user}'s server to stop",
-                    timeout=60,
-                )
+        with contextlib.suppress(requests.RequestException, AssertionError):
+            for browser in self.browsers.values():
+                browser.stop_server()
+            for user, browser in self.browsers.items():
+                self.wait(browser.server_stopped, f"{user}'s server to stop", 60)
         if self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGTERM)  # the hub and the proxy it started
+            # the hub stops what servers are left, then its proxy
+            os.killpg(self.process.pid, signal.SIGTERM)
             try:
-                self.process.wait(30)
+                self.process.wait(60)
             except subprocess.TimeoutExpired:
                 os.killpg(self.process.pid, signal.SIGKILL)
                 self.process.wait()
         self.log.close()
 
 
-def test_hub_round_through_the_servers_nbgrader_api(machine):
+def forge(m, forger, victim, stamp, notebook):
+    """`forger`, with their own uid, hands `notebook` in as `victim`'s straight into inbound/
+    (which anyone may add to), with `stamp` in the name and in timestamp.txt as nbgrader submit
+    writes them; the entry's path."""
+    inbound = m.exchange / layout.COURSE_ID / "inbound"
+    draft = m.base / f"forged-{secrets.token_hex(4)}.ipynb"
+    nbformat.write(notebook, draft)
+    draft.chmod(0o644)
+    code = (
+        "import os, shutil, sys\n"
+        "folder = os.path.join(sys.argv[1], sys.argv[2])\n"
+        "os.mkdir(folder)\n"
+        f"shutil.copy(sys.argv[3], os.path.join(folder, {NB!r}))\n"
+        "open(os.path.join(folder, 'timestamp.txt'), 'w').write(sys.argv[4])\n"
+    )
+    script = m.base / f"forge-{secrets.token_hex(4)}.py"
+    script.write_text(code)
+    script.chmod(0o644)
+    name = f"{victim}+{A}+{stamp}+{secrets.token_hex(4)}"
+    m.run(forger, f"python {script} '{inbound}' '{name}' '{draft}' '{stamp}'")
+    assert (inbound / name).stat().st_uid == pwd.getpwnam(forger).pw_uid
+    return inbound / name
+
+
+def _tree(folder):
+    """``{relative path: bytes}`` of the files under `folder`."""
+    return {p.relative_to(folder): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def assert_alice_cannot_touch_bobs_entry(m, entry):
+    """alice, knowing the name of bob's inbound entry, can neither move, delete nor change it."""
+    before = _tree(entry)
+    moved = entry.parent / f"bob+{A}+2000-01-01 00:00:00.000000 UTC+moved"
+    got = m.probe(
+        "alice",
+        {
+            "rename bob's entry": f"os.rename({str(entry)!r}, {str(moved)!r})",
+            "delete bob's entry": f"__import__('shutil').rmtree({str(entry)!r})",
+            "delete bob's notebook": f"os.unlink({str(entry / NB)!r})",
+            "append to bob's notebook": f"open({str(entry / NB)!r}, 'a')",
+            "append to bob's timestamp": f"open({str(entry / 'timestamp.txt')!r}, 'a')",
+            "add a file to bob's entry": f"open({str(entry / 'planted.txt')!r}, 'w')",
+        },
+    )
+    assert got == dict.fromkeys(got, "PermissionError"), got
+    assert _tree(entry) == before and not moved.exists()
+
+
+def test_hub_round_through_the_login_form_and_the_users_sessions(machine):
     m = machine
     m.setup_exchange("exchange-hub")
     hub = Hub(m)
     try:
         password = secrets.token_urlsafe(12)
-        subprocess.run(["chpasswd"], input=f"alice:{password}", text=True, check=True)
+        subprocess.run(
+            ["chpasswd"], input="".join(f"{u}:{password}\n" for u in USERS), text=True, check=True
+        )
+        assert INSTRUCTOR not in grp.getgrnam(GROUP).gr_mem  # an admin, not in the class group
+        assert hub.login(INSTRUCTOR, "not-" + password) == 403
         assert hub.login("alice", "not-" + password) == 403
-        assert hub.login("alice", password) == 302  # PAM, a member of the class group
+        # everyone through the form, the instructor too
+        assert {u: hub.login(u, password) for u in USERS} == dict.fromkeys(USERS, 302)
         subprocess.run(["gpasswd", "-d", "bob", GROUP], check=True, capture_output=True)
-        subprocess.run(["chpasswd"], input=f"bob:{password}", text=True, check=True)
-        assert hub.login("bob", password) == 403  # not in the group: refused
+        assert hub.login("bob", password) == 403  # out of the group: refused, though known
         subprocess.run(["gpasswd", "-a", "bob", GROUP], check=True, capture_output=True)
-        hub.start_servers()
-        formgrader = {u: hub.server(u, "get", "/formgrader").status_code for u in USERS}
+        assert sorted(hub.browsers) == sorted(USERS)
+        hub.start_servers()  # each from their own spawn page
+        b = hub.browsers
+        formgrader = {u: b[u].server("get", "/formgrader").status_code for u in USERS}
         assert formgrader == {INSTRUCTOR: 200, "alice": 404, "bob": 404}
 
         blocks = [lines for role, lines in guide_round() if role == "instructor"]
         for line in blocks[0]:  # students, generate, release
             m.instructor(line)
         # the instructor's Formgrader opens the course (load_subconfig), not the home folder
-        r = hub.server(INSTRUCTOR, "get", "/formgrader/api/assignments")
+        r = b[INSTRUCTOR].server("get", "/formgrader/api/assignments")
         listed = {a["name"]: a for a in r.json()}
         assert sorted(listed) == sorted(p.name for p in (m.course / "solutions").iterdir())
         assert listed[A]["max_score"] == POINTS
         assert not (m.home[INSTRUCTOR] / "gradebook.db").exists()
-        r = hub.server("alice", "get", "/assignments", params={"course_id": layout.COURSE_ID})
+        r = b["alice"].server("get", "/assignments", params={"course_id": layout.COURSE_ID})
         assert [a["assignment_id"] for a in r.json()["value"]] == [A]
-        for s, nb in work(m.course).items():
-            hub.nbgrader(s, "fetch")
+        notebooks = work(m.course)
+        for s, nb in notebooks.items():
+            b[s].nbgrader("fetch")
             body = {"type": "notebook", "format": "json", "content": nb}
-            r = hub.server(s, "put", f"/api/contents/{A}/{NB}", json=body)
+            r = b[s].server("put", f"/api/contents/{A}/{NB}", json=body)
             assert r.ok, r.text
-            hub.nbgrader(s, "submit")
-        for line in blocks[1]:  # collect, autograde, feedback, release feedback
+            b[s].nbgrader("submit")
+        inbound = m.exchange / layout.COURSE_ID / "inbound"
+        (bobs,) = [p for p in inbound.iterdir() if p.name.startswith("bob+")]
+        bobs_stamp = (bobs / "timestamp.txt").read_text()
+        assert_alice_cannot_touch_bobs_entry(m, bobs)
+
+        # alice hands her complete notebook in as bob's: dated 2099 to beat anything bob submits
+        # later, and dated now, after bob's own
+        now = time.strftime("%Y-%m-%d %H:%M:%S.000000 UTC", time.gmtime())
+        forged = [
+            forge(m, "alice", "bob", "2099-01-01 00:00:00.000000 UTC", notebooks["alice"]),
+            forge(m, "alice", "bob", now, notebooks["alice"]),
+        ]
+        # the instructor collects from Formgrader (a POST with their cookies and _xsrf header)
+        r = b[INSTRUCTOR].server("post", f"/formgrader/api/assignment/{A}/collect")
+        assert r.ok and r.json()["success"], (r.status_code, r.text[:3000])
+        for log in (r.json()["log"], None):
+            if log is None:  # the guide's round from the command line collects again
+                collect = blocks[1][0]
+                assert collect == f"nbgrader collect {A}", blocks[1]
+                log = m.instructor(f"{collect} 2>&1")
+            for f in forged:
+                assert f"REFUSED, not collected: inbound/{f.name}" in log, log[-3000:]
+            assert "names bob but belongs to alice" in log
+        assert (m.course / "submitted" / "bob" / A / "timestamp.txt").read_text() == bobs_stamp
+        for line in blocks[1][1:]:  # autograde, feedback, release feedback
             m.instructor(line)
         for s in STUDENTS:
-            hub.nbgrader(s, "fetch_feedback")
+            b[s].nbgrader("fetch_feedback")
         for line in blocks[2]:  # export
             m.instructor(line)
-        assert m.grades() == EXPECTED
+        assert m.grades() == EXPECTED  # bob's own 6 of his parts A and D, not alice's 15
+        r = b[INSTRUCTOR].server("get", f"/formgrader/api/submissions/{A}")
+        assert {s["student"]: s["score"] for s in r.json()} == EXPECTED
         assert_own_feedback(m)
         assert_students_kept_apart(m)
     finally:
