@@ -716,6 +716,34 @@ class TestSearch:
         driver.set_window_size(*DESKTOP)
 
 
+@pytest.fixture(scope="module")
+def quiz_outputs(tmp_path_factory):
+    """The HTML and script of chapter 3's self-check (math in its questions) as a kernel displays
+    them: the course's (``html``, ``ours``) and jupyterquiz's own (``their_html``, ``theirs``)."""
+    import nbformat
+
+    folder = tmp_path_factory.mktemp("quiz")
+    code = (
+        "from IPython.utils.capture import capture_output\n"
+        "from jupyterquiz import display_quiz\n"
+        "from bnlab import quickcheck\n"
+        "with capture_output() as ours:\n"
+        "    quickcheck.show('03')\n"
+        "with capture_output() as theirs:\n"
+        "    display_quiz(quickcheck.questions('03'), shuffle_answers=False)\n"
+        "for name, out in [('html', ours.outputs[0].data['text/html']),\n"
+        "                  ('ours', ours.outputs[1].data['application/javascript']),\n"
+        "                  ('their_html', theirs.outputs[0].data['text/html']),\n"
+        "                  ('theirs', theirs.outputs[1].data['application/javascript'])]:\n"
+        f"    open({str(folder)!r} + '/' + name, 'w').write(out)\n"
+    )
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell(code)]
+    nbformat.write(nb, folder / "quiz.ipynb")
+    assert cn.execute_notebook(folder / "quiz.ipynb") == []
+    return {name: (folder / name).read_text() for name in ("html", "ours", "their_html", "theirs")}
+
+
 class TestSelfChecks:
     """A chapter's quick self-check answers the reader: one wrong and one right answer each."""
 
@@ -767,6 +795,43 @@ class TestSelfChecks:
         assert kinds == {"multiple_choice", "numeric"}
         errors = [e for e in driver.get_log("browser") if e["level"] == "SEVERE"]
         assert not errors
+
+    @pytest.mark.parametrize("script", ["ours", "theirs"])
+    def test_a_self_check_waits_for_a_slow_mathjax(
+        self, site, server, driver, quiz_outputs, script
+    ):
+        # A slow page load: MathJax is only its configuration when the quiz's script runs, and
+        # loads 1.5 s later. jupyterquiz's own script fails then (the check that this test can
+        # fail); the course's runs once MathJax has started, and the quiz's math is typeset.
+        from selenium.webdriver.support.ui import WebDriverWait
+
+        quiz_html = quiz_outputs["html" if script == "ours" else "their_html"]
+        page = f"""<!DOCTYPE html><html lang="en"><head><title>slow</title>
+<link rel="icon" href="data:,">
+<script>window.MathJax = {{"options": {{"processHtmlClass": "math|output_area"}}}}</script>
+</head><body>{quiz_html}<script>{quiz_outputs[script]}</script>
+<script>setTimeout(() => {{ const s = document.createElement("script");
+  s.src = "/_static/mathjax/tex-chtml.js"; document.head.appendChild(s); }}, 1500);</script>
+</body></html>"""
+        probe = site / "_probe"
+        probe.mkdir(exist_ok=True)
+        (probe / f"slow-{script}.html").write_text(page)
+        try:
+            driver.get_log("browser")
+            driver.get(f"{server}/_probe/slow-{script}.html")
+            quizzes = "return document.querySelectorAll('.Quiz').length"
+            WebDriverWait(driver, 30).until(lambda d: d.execute_script(quizzes))
+            driver.execute_async_script("setTimeout(arguments[0], 5000)")
+            typeset = "return document.querySelectorAll('.Quiz mjx-container').length"
+            if script == "ours":
+                WebDriverWait(driver, 30).until(lambda d: d.execute_script(typeset))
+            errors = [e["message"] for e in driver.get_log("browser") if e["level"] == "SEVERE"]
+        finally:
+            shutil.rmtree(probe)
+        if script == "theirs":
+            assert errors, "jupyterquiz's own script no longer fails on a slow MathJax"
+        else:
+            assert not errors
 
     def test_every_chapter_has_its_self_check(self, visits, site):
         for page in (p for p in visits if p.startswith("chapters/")):

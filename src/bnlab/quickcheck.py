@@ -269,8 +269,44 @@ def questions(chapter):
     return QUESTIONS[chapter]
 
 
+# jupyterquiz's script typesets its questions half a second after it runs, with MathJax.typeset.
+# On the website MathJax 3 loads after the page (deferred): on a slow load it was still only its
+# configuration then, and the script failed (reading MathJax.version[0]) or fetched MathJax from a
+# CDN. So the script runs (in the global scope, as it would inline) once MathJax has started, or
+# at once where there is no page-wide MathJax (Jupyter, Colab), or after WAIT_MS anyway.
+WAIT_MS = 30_000
+_WHEN_MATHJAX_IS_READY = """
+(function (script) {
+  var run = function () { (0, eval)(script); };
+  var waited = 0;
+  (function poll() {
+    var mj = window.MathJax;
+    if (mj === undefined || String(mj.version || "").charAt(0) === "2" || waited > %d) {
+      run();
+    } else if (mj.version && mj.startup && mj.startup.promise) {
+      mj.startup.promise.then(run, run);
+    } else {
+      waited += 50;
+      setTimeout(poll, 50);
+    }
+  })();
+})(%s);
+"""
+
+
 def show(chapter):
     """Display the interactive self-check of `chapter` (in Jupyter and in the built book)."""
+    import json
+
+    from IPython.display import HTML, Javascript, display
+    from IPython.utils.capture import capture_output
     from jupyterquiz import display_quiz
 
-    display_quiz(questions(chapter), shuffle_answers=False, colors=COLORS, max_width=680)
+    with capture_output() as drawn:
+        display_quiz(questions(chapter), shuffle_answers=False, colors=COLORS, max_width=680)
+    for output in drawn.outputs:
+        if "application/javascript" in output.data:
+            script = output.data["application/javascript"]
+            display(Javascript(_WHEN_MATHJAX_IS_READY % (WAIT_MS, json.dumps(script))))
+        else:
+            display(HTML(output.data["text/html"]))
