@@ -81,6 +81,7 @@ def colab(tmp_path_factory):
             capture_output=True,
             text=True,
             check=True,
+            env=clean_env(),
         )
         assert found.stdout.strip() == "None", f"{module} in the Colab-like venv"
     public = release.write_release(base / "public")
