@@ -33,6 +33,7 @@ import pytest
 from filelock import FileLock
 
 from bnlab import quickcheck, style
+from course import browser
 from course import notebooks as cn
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -151,27 +152,6 @@ def page_paths(site):
         if not p.relative_to(site).parts[0].startswith("_") and not is_redirect(p)
     )
 
-
-WAIT_FOR_PAGE = """
-const done = arguments[arguments.length - 1];
-const images = Array.from(document.images);
-images.forEach((img) => { img.loading = "eager"; });
-const loaded = images.map((img) => img.complete ? Promise.resolve() :
-  new Promise((resolve) => { img.onload = img.onerror = resolve; }));
-const hasMath = document.querySelector(".math") !== null;
-const mathjax = new Promise((resolve) => {
-  if (!hasMath) { resolve("no math"); return; }
-  const started = Date.now();
-  (function poll() {
-    if (window.MathJax && MathJax.startup && MathJax.startup.promise) {
-      MathJax.startup.promise.then(() => resolve("typeset"), (e) => resolve("error " + e));
-    } else if (Date.now() - started > 20000) {
-      resolve("MathJax never started");
-    } else { setTimeout(poll, 50); }
-  })();
-});
-Promise.all([mathjax, Promise.all(loaded)]).then(([m]) => done(m));
-"""
 
 INSPECT_PAGE = """
 const article = document.querySelector("article") || document.body;
@@ -333,7 +313,7 @@ def _visit(driver, url):
     own requests are dropped: it refetches @import-ed stylesheets against the page's address, a
     404 the page itself never asks for)."""
     driver.get(url)
-    state = driver.execute_async_script(WAIT_FOR_PAGE)
+    state = driver.execute_async_script(browser.WAIT_FOR_PAGE)["mathjax"]
     report = driver.execute_script(INSPECT_PAGE, LONG_CODE)
     report["mathjax"] = state
     report["console"] = [e["message"] for e in driver.get_log("browser") if e["level"] == "SEVERE"]
@@ -764,7 +744,7 @@ class TestSelfChecks:
 
         driver.set_window_size(*DESKTOP)
         driver.get(f"{server}/{self.PAGE}")
-        driver.execute_async_script(WAIT_FOR_PAGE)
+        driver.execute_async_script(browser.WAIT_FOR_PAGE)
         quizzes = driver.find_elements(By.CSS_SELECTOR, ".Quiz")
         questions = quickcheck.questions("04")
         assert len(quizzes) == len(questions)

@@ -10,6 +10,7 @@
 - `course.classroom`      a synthetic class of submissions (benchmarks, tests)
 - `course.exchange`       nbgrader's exchange with modes that keep students apart (the hub)
 - `course.pdf`            the whole book as one PDF, printed by Chromium (``make pdf``)
+- `course.browser`        when a page of the built book is ready to look at (PDF, browser test)
 - `course.verdicts`       how close each verdict of the book is to failing (``make verdicts``)
 - `course.chapter_format` the chapters' code cells formatted by ruff at the site's column width
 - `course.crosslinks`     a problem-set part's label, and its links to and from chapter sections

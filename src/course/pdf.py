@@ -22,6 +22,7 @@ import threading
 import time
 from pathlib import Path
 
+from course import browser
 from course.layout import REPO_ROOT
 
 SITE = REPO_ROOT / "_build" / "pdf" / "_build" / "singlehtml"
@@ -37,29 +38,6 @@ FOOTER = (
     '<div style="font-size: 8px; width: 100%; text-align: center; color: #555;">'
     '<span class="pageNumber"></span> / <span class="totalPages"></span></div>'
 )
-
-WAIT_FOR_PAGE = """
-const done = arguments[arguments.length - 1];
-const images = Array.from(document.images);
-images.forEach((img) => { img.loading = "eager"; });
-const loaded = images.map((img) => img.complete ? Promise.resolve() :
-  new Promise((resolve) => { img.onload = img.onerror = resolve; }));
-const started = Date.now();
-const mathjax = new Promise((resolve) => {
-  (function poll() {
-    if (window.MathJax && MathJax.startup && MathJax.startup.promise) {
-      MathJax.startup.promise.then(() => resolve("typeset"), (e) => resolve("error " + e));
-    } else if (Date.now() - started > 60000) {
-      resolve("MathJax never started");
-    } else { setTimeout(poll, 50); }
-  })();
-});
-Promise.all([mathjax, Promise.all(loaded)]).then(([m]) => done({
-  mathjax: m,
-  errors: document.querySelectorAll("mjx-merror").length,
-  broken: images.filter((img) => !(img.complete && img.naturalWidth > 0)).map((i) => i.src),
-}));
-"""
 
 
 class _Quiet(http.server.SimpleHTTPRequestHandler):
@@ -120,7 +98,7 @@ def print_pdf(site=SITE, out=OUT):
     start = time.perf_counter()
     with serve(site) as url, chromium() as driver:
         driver.get(f"{url}/{page}")
-        state = driver.execute_async_script(WAIT_FOR_PAGE)
+        state = driver.execute_async_script(browser.WAIT_FOR_PAGE)
         if state["mathjax"] != "typeset" or state["errors"] or state["broken"]:
             raise RuntimeError(f"the page did not render cleanly: {state}")
         inch = 1 / 25.4
