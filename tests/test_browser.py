@@ -806,12 +806,17 @@ class TestSelfChecks:
             if script == "ours":
                 WebDriverWait(driver, 30).until(lambda d: d.execute_script(typeset))
             errors = [e["message"] for e in driver.get_log("browser") if e["level"] == "SEVERE"]
+            labelled = driver.execute_script(
+                "const boxes = document.querySelectorAll('.Quiz input.Input-text');"
+                "return boxes.length > 0 && Array.from(boxes).every((b) => b.labels.length);"
+            )
         finally:
             shutil.rmtree(probe)
         if script == "theirs":
             assert errors, "jupyterquiz's own script no longer fails on a slow MathJax"
         else:
             assert not errors
+            assert labelled, "the box for a number has no label (axe-core: label)"
 
     def test_every_chapter_has_its_self_check(self, visits, site):
         for page in (p for p in visits if p.startswith("chapters/")):

@@ -106,13 +106,3 @@
     Search.bnlabReadable = true;
   }
 })();
-
-// The self-checks (jupyterquiz): the box where the reader types a number gets its label (the
-// text beside it), so a screen reader names it.
-(function () {
-  "use strict";
-  document.querySelectorAll(".Quiz input.Input-text").forEach((input) => {
-    const label = input.parentElement.querySelector("label.InpLabel");
-    if (label && !label.htmlFor) label.htmlFor = input.id;
-  });
-})();

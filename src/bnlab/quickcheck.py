@@ -273,11 +273,19 @@ def questions(chapter):
 # On the website MathJax 3 loads after the page (deferred): on a slow load it was still only its
 # configuration then, and the script failed (reading MathJax.version[0]) or fetched MathJax from a
 # CDN. So the script runs (in the global scope, as it would inline) once MathJax has started, or
-# at once where there is no page-wide MathJax (Jupyter, Colab), or after WAIT_MS anyway.
+# at once where there is no page-wide MathJax (Jupyter, Colab), or after WAIT_MS anyway. Then the
+# box where the reader types a number gets its label (the text beside it), so a screen reader
+# names it (axe-core: label).
 WAIT_MS = 30_000
 _WHEN_MATHJAX_IS_READY = """
 (function (script) {
-  var run = function () { (0, eval)(script); };
+  var label = function () {
+    document.querySelectorAll(".Quiz input.Input-text").forEach(function (input) {
+      var text = input.parentElement.querySelector("label.InpLabel");
+      if (text && !text.htmlFor) text.htmlFor = input.id;
+    });
+  };
+  var run = function () { (0, eval)(script); label(); setTimeout(label, 1000); };
   var waited = 0;
   (function poll() {
     var mj = window.MathJax;
