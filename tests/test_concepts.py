@@ -159,3 +159,18 @@ def test_a_fork_points_the_links_at_its_own_website():
     assert crosslinks.website_markdown(source, "ps5_train_inference") == (
         "*Practises chapter 7, {ref}`sec-folding`.*"
     )
+
+
+def test_a_link_to_a_section_whose_title_has_a_formula_shows_no_tex():
+    # Sphinx writes a title's formula as raw TeX in a {ref}'s text: such a link gets plain text
+    source = (
+        "[What $\\epsilon$ does](https://a.github.io/b/chapters/04_bn_forward.html#ch-eps), "
+        "[$\\gamma$ and $\\beta$](https://a.github.io/b/chapters/04_bn_forward.html#ch-undo)"
+    )
+    assert crosslinks.website_markdown(source, "ps3_bn_forward") == (
+        "{ref}`What ε does <ch-eps>`, {ref}`γ and β <ch-undo>`"
+    )
+    with pytest.raises(ValueError, match=r"\\\\frac"):
+        crosslinks.website_markdown(
+            "[$\\frac12$](https://a.github.io/b/chapters/04_bn_forward.html#x)", "ps3_bn_forward"
+        )

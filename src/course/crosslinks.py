@@ -58,7 +58,34 @@ def website_markdown(source, folder):
     part = parse_part(source)
     if part and _FOLDER.match(str(folder)):
         source = f"({part_label(folder, part[0])})=\n{source}"
-    return SECTION_LINK.sub(lambda m: f"{{ref}}`{m[3]}`", source)
+    return SECTION_LINK.sub(_ref, source)
+
+
+#: what the TeX of a section title becomes in a link's text (Sphinx writes a title's formula as
+#: its raw TeX there); a title with any other command is refused, naming it
+_TEX_TEXT = {"gamma": "γ", "beta": "β", "epsilon": "ε", "varepsilon": "ε", "mu": "μ", "sigma": "σ"}
+
+
+def _ref(link):
+    """A link to a chapter section as a ``{ref}``: the section's own title, or, where the title
+    holds a formula (which the link's text would show as raw TeX), the title in plain text."""
+    text, label = link[1], link[3]
+    if "$" not in text:
+        return f"{{ref}}`{label}`"
+
+    def plain(formula):
+        def symbol(command):
+            if command[1] not in _TEX_TEXT:
+                raise ValueError(
+                    f"the link text {text!r} holds {command[0]!r}, which course.crosslinks "
+                    f"cannot write as plain text; add it to _TEX_TEXT"
+                )
+            return _TEX_TEXT[command[1]]
+
+        return re.sub(r"\\([A-Za-z]+)", symbol, formula[1]).replace("{", "").replace("}", "")
+
+    shown = re.sub(r"\$([^$]+)\$", plain, text)
+    return f"{{ref}}`{shown} <{label}>`"
 
 
 def site_links(source, site):
