@@ -67,7 +67,7 @@ venv: $(STAMP)
 # The notebook forms of the chapters (notebooks/, what Colab/Binder open) are generated; they
 # name the public repository of _config.yml (repository: url, branch), so rerun after changing it.
 notebooks: $(STAMP)
-	$(BIN)/python -m course.notebooks
+	$(BIN)/python -m course.notebook_forms
 
 # The student release: the public tree (no solutions, no hidden tests, no grading) that learners,
 # Binder, Colab, a hub and GitHub Pages use: make release [DEST=../course-public]. Push it to the

@@ -5,9 +5,9 @@ myst-nb takes a page from the execution cache (``make book`` pre-executes every 
 ``course.execute_cache``) it writes the notebook *without* outputs: the merged copy the cache
 hands back is not the one it writes. So the download is rewritten here, after the theme's copy:
 
-- a chapter downloads as its notebook form (``course.notebooks.chapter_notebook``, what Colab and
-  Binder open: no MyST left, a setup cell), with every output of the build and the glued values
-  in the text;
+- a chapter downloads as its notebook form (``course.notebook_forms.chapter_notebook``, what
+  Colab and Binder open: no MyST left, a setup cell), with every output of the build and the
+  glued values in the text;
 - any other executed page downloads as myst-nb's notebook with the outputs of the build.
 """
 
@@ -18,7 +18,7 @@ import nbformat
 from jupyter_cache import get_cache
 from sphinx.util import logging
 
-from course import notebooks as course_notebooks
+from course import notebook_forms
 from course.myst_to_ipynb import Book, glue_values
 from course.publish import read_address
 
@@ -51,7 +51,7 @@ def _book(root):
 
 def _with_outputs(form, executed):
     code = [c for c in form.cells if c.cell_type == "code"]
-    code = [c for c in code if course_notebooks.SETUP_TAG not in c.metadata.get("tags", [])]
+    code = [c for c in code if notebook_forms.SETUP_TAG not in c.metadata.get("tags", [])]
     ran = [c for c in executed.cells if c.cell_type == "code"]
     if [c.source for c in code] != [c.source for c in ran]:
         raise ValueError("the notebook form's code differs from the executed page's")
@@ -67,11 +67,9 @@ def write_download(app, pagename, templatename, context, doctree):
         return
     executed = executed_notebook(app, pagename)
     nb = executed
-    if course_notebooks.launch_path(pagename, app.srcdir) == course_notebooks.notebook_path(
-        pagename
-    ):
+    if notebook_forms.launch_path(pagename, app.srcdir) == notebook_forms.notebook_path(pagename):
         chapter = Path(app.env.doc2path(pagename))
-        form = course_notebooks.chapter_notebook(
+        form = notebook_forms.chapter_notebook(
             chapter, book=_book(str(app.srcdir)), glue=glue_values(executed)
         )
         nb = _with_outputs(form, executed)

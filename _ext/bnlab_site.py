@@ -22,7 +22,7 @@ from pathlib import Path
 from sphinx.errors import ExtensionError
 from sphinx.util import logging
 
-from course import notebooks as course_notebooks
+from course import chapter_times, exercise_pages, notebook_forms
 
 MATHJAX_PACKAGE = "sphinx-mathjax-offline"
 MATHJAX_ENTRY = "mathjax/tex-chtml.js"
@@ -62,19 +62,19 @@ def add_chapter_times(app, config):
     """``{{ chapter_times }}`` on any page: the chapters and how long each one takes."""
     config.myst_substitutions = {
         **config.myst_substitutions,
-        "chapter_times": course_notebooks.chapter_times_table(app.srcdir, prefix="/"),
+        "chapter_times": chapter_times.chapter_times_table(app.srcdir, prefix="/"),
     }
 
 
 def select_edition(app, config):
     """Fix the edition and write its exercise pages before the table of contents is read."""
     edition = os.environ.get(EDITION_ENV) or config.bnlab_edition
-    if edition not in course_notebooks.EDITIONS:
+    if edition not in exercise_pages.EDITIONS:
         raise ExtensionError(
-            f"{EDITION_ENV} must be one of {course_notebooks.EDITIONS}, got {edition!r}"
+            f"{EDITION_ENV} must be one of {exercise_pages.EDITIONS}, got {edition!r}"
         )
     config.bnlab_edition = edition
-    pages = course_notebooks.write_exercise_pages(edition, app.srcdir)
+    pages = exercise_pages.write_exercise_pages(edition, app.srcdir)
     logger.info("[bnlab] %s edition, %d exercise page(s)", edition, len(pages))
 
 
@@ -89,7 +89,7 @@ def point_launch_buttons_at_notebooks(app, pagename, templatename, context, doct
     prefix = f"{prefix}/" if prefix else ""
     source = Path(app.env.doc2path(pagename))
     suffix = ".ipynb" if source.with_suffix(".ipynb").exists() else source.suffix
-    target = course_notebooks.launch_path(pagename, app.srcdir)
+    target = notebook_forms.launch_path(pagename, app.srcdir)
     if target is None:
         # Only chapters and exercises have a notebook form; the browser test asks for one on
         # every executable page, so a new kind of executable page shows up there.

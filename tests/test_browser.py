@@ -33,8 +33,8 @@ import pytest
 from filelock import FileLock
 
 from bnlab import quickcheck, style
-from course import browser
-from course import notebooks as cn
+from course import browser, exercise_pages, notebook_forms
+from course.execute import execute_notebook
 
 ROOT = Path(__file__).resolve().parents[1]
 SITE = Path(os.environ.get("BNLAB_SITE", ROOT / "_build" / "html")).resolve()
@@ -620,7 +620,7 @@ class TestLaunch:
         assert not missing
 
     def test_launch_links_open_files_of_the_repository(self, visits):
-        repo_url, branch = cn.read_repository(ROOT)
+        repo_url, branch = notebook_forms.read_repository(ROOT)
         org_repo = urlparse(repo_url).path.strip("/")
         bad = []
         for page, report in visits.items():
@@ -720,7 +720,7 @@ def quiz_outputs(tmp_path_factory):
     nb = nbformat.v4.new_notebook()
     nb.cells = [nbformat.v4.new_code_cell(code)]
     nbformat.write(nb, folder / "quiz.ipynb")
-    assert cn.execute_notebook(folder / "quiz.ipynb") == []
+    assert execute_notebook(folder / "quiz.ipynb") == []
     return {name: (folder / name).read_text() for name in ("html", "ours", "their_html", "theirs")}
 
 
@@ -843,7 +843,7 @@ def public_by_design(secrets):
 class TestEdition:
     def test_every_page_names_one_edition(self, visits):
         editions = {r["edition"] for r in visits.values()}
-        assert len(editions) == 1 and editions <= set(cn.EDITIONS), editions
+        assert len(editions) == 1 and editions <= set(exercise_pages.EDITIONS), editions
         if "BNLAB_SITE" not in os.environ:
             assert editions == {"student"}, "`make book` must build the student edition"
 

@@ -5,7 +5,7 @@ on any error or stderr output. These tests execute what Binder and Colab open in
 ``notebooks/*.ipynb``, with ``notebooks/`` as cwd, and fail on an error, on stderr output and
 on an output line that starts with ``FAIL``.
 
-The chapters that assert experimental verdicts (`course.notebooks.VERDICT_CHAPTERS`) run under
+The chapters that assert experimental verdicts (`course.execute.VERDICT_CHAPTERS`) run under
 two other seed offsets instead of the default one the build covered, ``BNLAB_SEED=1`` and
 ``BNLAB_SEED=2`` (`bnlab.seeds`), so every verdict is checked again on fresh randomness: one file
 per offset, ``test_chapters_seed1.py`` and ``test_chapters_seed2.py``, so that
@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from course.notebooks import VERDICT_CHAPTERS, execute_notebook, verdict_notebooks
+from course.execute import VERDICT_CHAPTERS, execute_notebook, verdict_notebooks
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from course.notebooks import execute_notebook, verdict_notebooks
+from course.execute import execute_notebook, verdict_notebooks
 
 ROOT = Path(__file__).resolve().parents[1]
 SEED_OFFSET = 2

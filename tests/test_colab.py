@@ -21,7 +21,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from course import notebooks as cn
+from course import notebook_forms as cn
 from course import release
 
 ROOT = Path(__file__).resolve().parents[1]

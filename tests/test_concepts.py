@@ -9,9 +9,9 @@ import nbformat
 import pytest
 
 from course import concepts, crosslinks
+from course.exercise_pages import exercise_page
 from course.layout import REPO_ROOT
 from course.myst_to_ipynb import Book
-from course.notebooks import exercise_page
 
 
 def test_nothing_dangles_and_the_readme_table_is_current():

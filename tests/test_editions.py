@@ -10,7 +10,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from course import notebooks as cn
+from course import exercise_pages, notebook_forms
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -60,7 +60,7 @@ def repo(tmp_path):
 
 
 def page_text(repo, edition):
-    docnames = cn.write_exercise_pages(edition, repo)
+    docnames = exercise_pages.write_exercise_pages(edition, repo)
     assert docnames == ["exercise_pages/ps1/mean"]
     nb = nbformat.read(repo / "exercise_pages" / "ps1" / "mean.ipynb", as_version=4)
     return nb, "\n".join(c.source for c in nb.cells)
@@ -97,15 +97,18 @@ class TestEditions:
 
     def test_exercise_pages_launch_the_release(self, repo):
         page_text(repo, "student")
-        assert cn.launch_path("exercise_pages/ps1/mean", repo) == "exercises/ps1/mean.ipynb"
-        assert cn.launch_path("exercise_pages/index", repo) is None
+        assert (
+            notebook_forms.launch_path("exercise_pages/ps1/mean", repo)
+            == "exercises/ps1/mean.ipynb"
+        )
+        assert notebook_forms.launch_path("exercise_pages/index", repo) is None
 
     def test_unknown_edition(self, repo):
         with pytest.raises(ValueError, match="edition must be one of"):
-            cn.write_exercise_pages("teacher", repo)
+            exercise_pages.write_exercise_pages("teacher", repo)
 
     def test_no_exercises_yet(self, tmp_path):
-        assert cn.write_exercise_pages("student", tmp_path) == []
+        assert exercise_pages.write_exercise_pages("student", tmp_path) == []
         assert (tmp_path / "exercise_pages" / "index.md").is_file()
 
 
@@ -127,7 +130,7 @@ class TestRealExercises:
     def test_student_pages_of_this_repo_show_no_secret_line(self, tmp_path, secrets_of):
         for folder in ("exercises", "solutions"):
             shutil.copytree(ROOT / folder, tmp_path / folder)
-        cn.write_exercise_pages("student", tmp_path)
+        exercise_pages.write_exercise_pages("student", tmp_path)
         pages = sorted((tmp_path / "exercise_pages").rglob("*.ipynb"))
         assert len(pages) == len(list((ROOT / "exercises").rglob("*.ipynb")))
         shown = {line for page in pages for line in _code_and_text_lines(page)}

@@ -17,7 +17,7 @@ import sys
 import pytest
 
 from course import release
-from course.notebooks import EXERCISE_INDEX
+from course.exercise_pages import EXERCISE_INDEX
 
 INSTRUCTOR_ONLY = "instructor's repository"
 FENCE = re.compile(r"```[^\n]*\n(.*?)```", re.S)

@@ -134,7 +134,7 @@ class TestRegions:
             layout.regions("x\n### END SOLUTION", "c")
 
     def test_every_reader_refuses_an_unclosed_region(self):
-        from course import notebooks
+        from course import exercise_pages
         from course.grading import feedback, judge
 
         cell = _test_cell("### BEGIN HIDDEN TESTS\nassert secret()")
@@ -143,13 +143,13 @@ class TestRegions:
             lambda: layout.secret_lines(cell.source, cell=cell),
             lambda: judge.visible_lines(cell.source, cell),
             lambda: feedback.strip_hidden(cell.source, cell),
-            lambda: notebooks._strip_markers(cell),
+            lambda: exercise_pages._strip_markers(cell),
         ):
             with pytest.raises(layout.MarkerError, match="mean-tests"):
                 read()
 
     def test_readers_of_hidden_and_solution_regions(self):
-        from course import notebooks
+        from course import exercise_pages
         from course.grading import feedback, judge
 
         assert layout.region_lines(SCANNED) == ["y = 2", "assert y == 2"]
@@ -159,7 +159,7 @@ class TestRegions:
         assert feedback.strip_hidden(SCANNED) == (
             f"x = 1\n### BEGIN SOLUTION\ny = 2\n### END SOLUTION\n{feedback.NOTE}\nz = 3"
         )
-        assert notebooks._strip_markers(_test_cell(SCANNED)) == (
+        assert exercise_pages._strip_markers(_test_cell(SCANNED)) == (
             "x = 1\ny = 2\nassert y == 2\nz = 3"
         )
 

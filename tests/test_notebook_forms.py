@@ -15,7 +15,7 @@ import jupytext
 import nbformat
 import pytest
 
-from course import notebooks as cn
+from course import notebook_forms as cn
 from course.publish import read_address
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -73,7 +73,7 @@ def test_a_kernel_shows_figures_with_their_text_size(tmp_path):
     that display() makes of it holds `TEXT_KEY`."""
     import nbformat
 
-    from course.notebooks import execute_notebook
+    from course.execute import execute_notebook
 
     out = tmp_path / "shown.png"
     nb = nbformat.v4.new_notebook()

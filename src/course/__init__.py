@@ -2,7 +2,10 @@
 
 - `course.layout`         where everything of a course directory lives, what a student may never see
 - `course.grading`        the nbgrader pipeline (``python -m course.grading --help``)
-- `course.notebooks`      the notebook forms of the chapters and the editions' exercise pages
+- `course.notebook_forms` the notebook forms of the chapters that the launch buttons open
+- `course.exercise_pages` the website's exercise pages, one set per edition (student, self-study)
+- `course.execute`        a chapter's notebook form run under a seed offset; the verdict chapters
+- `course.chapter_times`  how long each chapter takes: the landing page's table
 - `course.myst_to_ipynb`  the chapters' MyST turned into Markdown that Jupyter and Colab render
 - `course.publish`        the public address (owner, repository, branch) and the links it makes
 - `course.release`        the student release: the public tree without solutions (``make release``)

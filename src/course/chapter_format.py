@@ -23,7 +23,7 @@ import tempfile
 from pathlib import Path
 
 from course.layout import REPO_ROOT
-from course.notebooks import chapter_sources
+from course.notebook_forms import chapter_sources
 
 LINE_LENGTH = 80
 LONG_CODE = 15  # lines of visible figure code (tests/test_browser.py checks the same bound)

@@ -33,7 +33,7 @@ from jupyter_cache.executors.basic import (
     ProcessData,
 )
 
-from course.notebooks import chapter_sources
+from course.notebook_forms import chapter_sources
 
 # myst-nb's reader of MyST Markdown notebooks, as myst-nb records it in the cache's project.
 MYST_READER = {"type": "plugin", "name": "myst_nb_md"}

@@ -187,7 +187,7 @@ This repository is generated from the instructor's course repository; changes be
 
 def readme(root, address=None):
     """The release's README for the book at `root`, its links built from `address`."""
-    from course.notebooks import chapter_sources, notebook_path
+    from course.notebook_forms import chapter_sources, notebook_path
 
     address = address or read_address(root)
     first = notebook_path(chapter_sources(root)[0])
@@ -222,7 +222,7 @@ def main(argv=None, environ=None):
         branch = branch or environ.get("GITHUB_REF_NAME")
     if not repository or not branch:
         parser.error("give --repository and --branch, or --from-github in a GitHub Actions run")
-    from course.notebooks import write_exercise_setup, write_notebooks
+    from course.notebook_forms import write_exercise_setup, write_notebooks
 
     address = set_repository(args.root, repository, branch)
     changed = write_notebooks(args.root) + write_exercise_setup(args.root)

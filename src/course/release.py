@@ -4,8 +4,9 @@ The course repository is the instructor's: it keeps ``solutions/`` (every soluti
 test), the nbgrader configuration and the grading tooling. The release holds what a learner may
 see: the chapters and their notebook forms, the nbgrader release ``exercises/``, the reference
 package ``bnlab`` (public by design), the website's sources and the site tooling that builds them
-(``course.layout``, ``course.notebooks``, ``course.myst_to_ipynb``, ``course.crosslinks``,
-``course.publish``, ``course.execute_cache``: they read no solution), the Binder environment, a
+(``course.layout``, ``course.notebook_forms``, ``course.exercise_pages``,
+``course.chapter_times``, ``course.myst_to_ipynb``, ``course.crosslinks``, ``course.publish``,
+``course.execute_cache``: they read no solution), the Binder environment, a
 GitHub Pages workflow that names the repository it runs in (a fork publishes itself) and a
 learner README.
 Push it to the repository that ``_config.yml`` names.
@@ -47,7 +48,9 @@ TREE = (
 SITE_TOOLING = (
     "__init__.py",
     "layout.py",
-    "notebooks.py",
+    "notebook_forms.py",
+    "exercise_pages.py",
+    "chapter_times.py",
     "myst_to_ipynb.py",
     "crosslinks.py",
     "publish.py",

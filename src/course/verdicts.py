@@ -29,8 +29,8 @@ import time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
+from course.execute import VERDICT_CHAPTERS, execute_notebook, verdict_notebooks
 from course.layout import REPO_ROOT as ROOT
-from course.notebooks import VERDICT_CHAPTERS, execute_notebook, verdict_notebooks
 
 RUNS = Path("_build") / "verdicts"
 RETRY = {"DeadKernelError", "CellTimeoutError", "TimeoutError", "RuntimeError"}

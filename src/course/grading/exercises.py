@@ -16,7 +16,7 @@ from bnlab import selfcheck
 from course import layout
 from course.grading.runner import assignments, run_nbgrader, write_config
 from course.layout import COURSE, GRADED, HIDDEN, REPO_ROOT, CourseDir, cell_kind, grade_id, regions
-from course.notebooks import SETUP_CODE, SETUP_TAG
+from course.notebook_forms import SETUP_CODE, SETUP_TAG
 from course.publish import read_address
 
 #: the learner's check reads the problem sets from here (shipped with bnlab)

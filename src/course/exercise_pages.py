@@ -1,0 +1,151 @@
+"""The exercise pages of the website, one set per edition, made at build time.
+
+``exercise_pages/`` is made from the nbgrader release (``exercises/``): the student edition shows
+the release as it is; the self-study edition adds each solution from ``solutions/`` behind a
+"Solution" dropdown. The pages are never executed by the build.
+"""
+
+from pathlib import Path
+
+import jupytext
+import nbformat
+
+from course.crosslinks import website_markdown
+from course.layout import (
+    ANSWERS,
+    EXERCISE_PAGES,
+    EXERCISES,
+    SOLUTIONS,
+    CourseDir,
+    cell_kind,
+    grade_id,
+    regions,
+)
+from course.layout import REPO_ROOT as ROOT
+from course.notebook_forms import SETUP_TAG
+
+EDITIONS = ("student", "self-study")
+
+
+def _strip_markers(cell):
+    """The source of `cell` without its region markers (:func:`course.layout.regions`)."""
+    markers = {i for r in regions(cell.source, cell) for i in (r.begin, r.end)}
+    lines = cell.source.splitlines()
+    return "\n".join(line for i, line in enumerate(lines) if i not in markers).strip("\n")
+
+
+def _source_notebook(release_path, root):
+    course = CourseDir(root)
+    rel = release_path.relative_to(course.release)
+    for suffix in (".ipynb", ".md", ".py"):
+        candidate = (course.source / rel).with_suffix(suffix)
+        if candidate.exists():
+            return jupytext.read(candidate)
+    raise FileNotFoundError(f"no source in {SOLUTIONS}/ for {EXERCISES}/{rel}")
+
+
+def _solution_cell(cell):
+    body = _strip_markers(cell)
+    if cell.cell_type == "code":
+        body = f"```python\n{body}\n```"
+    return nbformat.v4.new_markdown_cell(
+        f"::::{{admonition}} Solution\n:class: dropdown\n\n{body}\n::::",
+        metadata={"tags": ["solution"]},
+    )
+
+
+def exercise_page(release_path, edition, root=ROOT):
+    """The website page of one release notebook, for ``edition`` ("student" or "self-study").
+
+    The page is never executed by the build (the release raises NotImplementedError by design).
+    Its parts carry their labels and its links to chapter sections point inside the book
+    (:func:`course.crosslinks.website_markdown`).
+    """
+    if edition not in EDITIONS:
+        raise ValueError(f"edition must be one of {EDITIONS}, got {edition!r}")
+    nb = nbformat.read(release_path, as_version=4)
+    nb.cells = [c for c in nb.cells if SETUP_TAG not in c.metadata.get("tags", [])]
+    nb.metadata["mystnb"] = {"execution_mode": "off"}
+    for cell in nb.cells:
+        if cell.cell_type == "code":
+            cell.outputs = []
+            cell.execution_count = None
+        elif cell.cell_type == "markdown":
+            cell.source = website_markdown(cell.source, Path(release_path).parent.name)
+    if not any(c.cell_type == "markdown" and c.source.lstrip().startswith("# ") for c in nb.cells):
+        title = Path(release_path).stem.replace("_", " ").strip().capitalize()
+        nb.cells.insert(0, nbformat.v4.new_markdown_cell(f"# {title}"))
+    if edition == "self-study":
+        solutions = {
+            grade_id(c): c
+            for c in _source_notebook(release_path, root).cells
+            if cell_kind(c) in ANSWERS
+        }
+        cells = []
+        for cell in nb.cells:
+            cells.append(cell)
+            if grade_id(cell) in solutions:
+                cells.append(_solution_cell(solutions[grade_id(cell)]))
+        nb.cells = cells
+    return nb
+
+
+EXERCISE_INDEX = """\
+# Exercises
+
+Each exercise is an auto-graded Jupyter notebook (nbgrader). Open one with the launch button
+(rocket icon) at the top of its page, or from the `exercises/` folder of the repository, fill in
+every cell that says `YOUR CODE HERE`, and run the "check it" cells and the visible tests: they
+give instant feedback on shapes and sanity. To check a whole notebook part by part, save it and run
+`python -m bnlab.selfcheck NOTEBOOK` in a terminal, or `check()` of `bnlab.selfcheck` in a cell
+(see the {{ref}}`learner guide <learner-guide>`). Hidden tests decide the grade.
+
+{note}
+
+```{{tableofcontents}}
+```
+"""
+
+EDITION_NOTES = {
+    "student": "This is the student edition of the course: it shows no solutions.",
+    "self-study": (
+        "This is the self-study edition: every solution is on the page, folded away under a "
+        '"Solution" dropdown. Try the exercise first.'
+    ),
+}
+
+
+def _write_if_changed(path, text):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if not path.exists() or path.read_text() != text:
+        path.write_text(text)
+
+
+def write_exercise_pages(edition, root=ROOT):
+    """Write ``exercise_pages/`` for ``edition``; return the docnames of the exercise pages.
+
+    The folder ignores itself in git; files are rewritten only when their text changes, so an
+    incremental build reads only what changed.
+    """
+    if edition not in EDITIONS:
+        raise ValueError(f"edition must be one of {EDITIONS}, got {edition!r}")
+    out = Path(root) / EXERCISE_PAGES
+    files = {
+        ".gitignore": "# generated by course.exercise_pages at build time\n*\n",
+        "index.md": EXERCISE_INDEX.format(note=EDITION_NOTES[edition]),
+    }
+    release = CourseDir(root).release
+    for path in sorted(release.rglob("*.ipynb")):
+        rel = path.relative_to(release)
+        if ".ipynb_checkpoints" not in rel.parts:
+            files[rel.as_posix()] = nbformat.writes(exercise_page(path, edition, root)) + "\n"
+    for old in out.rglob("*") if out.exists() else ():
+        if old.is_file() and old.relative_to(out).as_posix() not in files:
+            old.unlink()
+    for rel, text in files.items():
+        _write_if_changed(out / rel, text)
+    return [
+        Path(EXERCISE_PAGES, rel).with_suffix("").as_posix()
+        for rel in files
+        if rel.endswith(".ipynb")
+    ]
