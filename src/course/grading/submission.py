@@ -83,75 +83,136 @@ class _Step:
 
 def plan(source_nb, student_nb):
     """The ordered steps that grade `student_nb` against the course's `source_nb`, and notes
-    for the learner (copied or moved tests, missing cells)."""
+    for the learner (copied or moved tests, missing cells).
+
+    Two passes: the learner's cells in the learner's order (:func:`_learner_steps`), then the
+    course's tests and the course cells the learner deleted, put where they belong
+    (:func:`_course_steps`).
+    """
     s_cells = source_nb.cells
-    by_gid, by_id = {}, {}
-    for k, c in enumerate(s_cells):
-        gid = layout.grade_id(c)
-        if gid:
-            by_gid[gid] = k
-        if c.get("id"):
-            by_id[c["id"]] = k
-    steps, seen, notes, test_at = [], set(), [], {}
-    for t in student_nb.cells:
-        if not isinstance(t.get("source", ""), str) or not isinstance(t.get("metadata", {}), dict):
+    steps, seen, test_at, notes = _learner_steps(s_cells, student_nb.cells)
+    steps, more = _course_steps(s_cells, steps, seen, test_at)
+    return steps, notes + more
+
+
+def _course_index(s_cells):
+    """``({grade_id: index}, {cell id: index})`` of the course's cells."""
+    by_gid = {layout.grade_id(c): k for k, c in enumerate(s_cells) if layout.grade_id(c)}
+    by_id = {c["id"]: k for k, c in enumerate(s_cells) if c.get("id")}
+    return by_gid, by_id
+
+
+def _well_formed(t):
+    """Whether a learner's cell has text for its source and a mapping for its metadata."""
+    return isinstance(t.get("source", ""), str) and isinstance(t.get("metadata", {}), dict)
+
+
+def _cell_id(t):
+    """The id of a learner's cell if it is text, else None (the learner's JSON may hold any)."""
+    cid = t.get("id")
+    return cid if isinstance(cid, str) else None
+
+
+def _course_match(t, s_cells, by_gid, by_id):
+    """Index of the course cell that the learner's cell `t` stands for, or None: the one with
+    the ``grade_id`` it claims, else a provided cell with its id."""
+    gid = _learner_grade_id(t)
+    if gid in by_gid:
+        return by_gid[gid]
+    k = by_id.get(_cell_id(t))
+    return k if k is not None and _kind(s_cells[k]) == "provided" else None
+
+
+def _course_markdown(t, k, s_cells, by_id):
+    """The course's text for a learner's markdown cell, or None: feedback shows the course's
+    text, never the learner's markdown (it is rendered to HTML the instructor may open too)."""
+    k = k if k is not None else by_id.get(_cell_id(t))
+    return s_cells[k].source if k is not None and s_cells[k].cell_type == "markdown" else None
+
+
+def _learner_step(t, k, s):
+    """The step of a learner's answer or provided cell `t` for course cell `k` (`s`): a locked
+    provided cell runs the course's source, any other the learner's."""
+    kind = _kind(s)
+    locked = kind == "provided" and layout.cell_kind(s) == layout.LOCKED
+    return _Step(kind, s.source if locked else t.get("source", ""), s_index=k, s_cell=s)
+
+
+def _learner_steps(s_cells, student_cells):
+    """The first pass: ``(steps, seen, test_at, notes)``, the steps of the learner's cells in
+    the learner's order, the course cells they matched, where the learner has each test, and
+    notes. A second copy of a test is dropped; of another cell, it is the learner's own code."""
+    by_gid, by_id = _course_index(s_cells)
+    steps, seen, test_at, notes = [], set(), {}, []
+    for t in student_cells:
+        if not _well_formed(t):
             notes.append("a malformed cell (its source is not text) was left out")
             continue
-        gid = _learner_grade_id(t)
-        k = by_gid.get(gid) if gid else None
-        if k is None and t.get("id") in by_id and _kind(s_cells[by_id[t["id"]]]) == "provided":
-            k = by_id[t["id"]]
-        if t.get("id") is not None and not isinstance(t.get("id"), str):
-            t["id"] = None
+        k = _course_match(t, s_cells, by_gid, by_id)
         if t.get("cell_type") != "code":
-            # feedback shows the course's text, never the learner's markdown (it is rendered
-            # to HTML that the instructor may open too)
-            k_md = k if k is not None else by_id.get(t.get("id"))
-            if k_md is not None and s_cells[k_md].cell_type == "markdown":
-                steps.append(_Step("markdown", s_cells[k_md].source))
+            text = _course_markdown(t, k, s_cells, by_id)
+            if text is not None:
+                steps.append(_Step("markdown", text))
             continue
-        if k is not None and k in seen:
-            if _kind(s_cells[k]) == "test":
-                notes.append(f"a copy of test {gid} was ignored (tests run from the course's copy)")
-                continue
-            k = None  # a second copy of an answer or provided cell: the learner's own code
-        if k is None:
+        if k in seen and _kind(s_cells[k]) == "test":
+            gid = _learner_grade_id(t)
+            notes.append(f"a copy of test {gid} was ignored (tests run from the course's copy)")
+            continue
+        if k is None or k in seen:
             steps.append(_Step("extra", t.get("source", "")))
-            continue
-        seen.add(k)
-        s = s_cells[k]
-        kind = _kind(s)
-        if kind == "test":
-            test_at[k] = len(steps)  # where the learner has it
-            continue
-        locked = layout.cell_kind(s) == layout.LOCKED
-        src = s.source if (kind == "provided" and locked) else t.get("source", "")
-        steps.append(_Step(kind, src, s_index=k, s_cell=s))
-    # course cells the learner deleted, and every test, in the course's order
+        elif _kind(s_cells[k]) == "test":
+            test_at[k] = len(steps)
+        else:
+            steps.append(_learner_step(t, k, s_cells[k]))
+        if k is not None:
+            seen.add(k)
+    return steps, seen, test_at, notes
+
+
+def _after(steps, k):
+    """Index of the last step that comes from a course cell before course cell `k`, or -1."""
+    return max((i for i, st in enumerate(steps) if st.s_index is not None and st.s_index < k),
+               default=-1)  # fmt: skip
+
+
+def _test_position(steps, after, where):
+    """Where a test goes: at the learner's position `where` of it, never before the step
+    `after` of its predecessors; a deleted test (`where` None) after its predecessors and the
+    learner's own cells and markdown that follow them."""
+    if where is None:
+        where = after + 1
+        while where < len(steps) and steps[where].kind in ("extra", "markdown"):
+            where += 1
+    return max(where, after + 1)
+
+
+def _missing(k, s):
+    """``(step, note)`` for the course's answer or provided cell `k` that the learner deleted:
+    an answer comes back empty, a provided cell as the course has it."""
+    gid = layout.grade_id(s) or s.get("id", "?")
+    if _kind(s) == "answer":
+        note = f"answer cell {gid} was missing from your notebook"
+        return _Step("answer", "", s_index=k, s_cell=s), note
+    note = f"a provided cell ({gid}) was missing and was put back"
+    return _Step("provided", s.source, s_index=k, s_cell=s), note
+
+
+def _course_steps(s_cells, steps, seen, test_at):
+    """The second pass: `steps` with every test and every course cell the learner deleted put
+    in, in the course's order; returns ``(steps, notes)``."""
+    steps, notes = list(steps), []
     for k, s in enumerate(s_cells):
         kind = _kind(s)
         if kind == "markdown" or (k in seen and kind != "test"):
             continue
-        after = max((i for i, st in enumerate(steps) if st.s_index is not None and st.s_index < k),
-                    default=-1)  # fmt: skip
+        after = _after(steps, k)
         if kind == "test":
-            where = test_at.get(k)
-            if where is None:
-                # a deleted test goes after its predecessors and the learner's cells after them
-                where = after + 1
-                while where < len(steps) and steps[where].kind in ("extra", "markdown"):
-                    where += 1
-            where = max(where, after + 1)
+            where = _test_position(steps, after, test_at.get(k))
             steps.insert(where, _Step("test", s.source, s_index=k, s_cell=s))
             continue
-        gid = layout.grade_id(s) or s.get("id", "?")
-        if kind == "answer":
-            notes.append(f"answer cell {gid} was missing from your notebook")
-            src = ""
-        else:
-            notes.append(f"a provided cell ({gid}) was missing and was put back")
-            src = s.source
-        steps.insert(after + 1, _Step(kind, src, s_index=k, s_cell=s))
+        step, note = _missing(k, s)
+        steps.insert(after + 1, step)
+        notes.append(note)
     return steps, notes
 
 
