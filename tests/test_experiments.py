@@ -3,7 +3,19 @@
 import numpy as np
 import pytest
 
-from bnlab.experiments import Verdicts, compare, final_acc, mean_se, steps_to, sweep, within
+from bnlab.experiments import (
+    Verdicts,
+    acc_or_zero,
+    compare,
+    final_acc,
+    mean_finite,
+    mean_se,
+    status,
+    steps_to,
+    sweep,
+    trains,
+    within,
+)
 from bnlab.training import History
 
 
@@ -59,6 +71,60 @@ class TestCompare:
         assert "no measurable difference" in str(compare([1.0, 2.0], [1.0, 2.0]))
 
 
+class TestTrimmed:
+    """The trimmed comparison against a hand computation (sort, cut, winsorize by hand)."""
+
+    @staticmethod
+    def oracle(values, g):
+        x = sorted(values)
+        n, cut = len(x), int(g * len(values))
+        kept = x[cut : n - cut]
+        wins = [x[cut]] * cut + kept + [x[n - cut - 1]] * cut
+        m_w = sum(wins) / n
+        var_w = sum((v - m_w) ** 2 for v in wins) / (n - 1)
+        return sum(kept) / len(kept), var_w**0.5 / (len(kept) / n * n**0.5)
+
+    @pytest.mark.parametrize("n, g", [(5, 0.2), (10, 0.2), (10, 0.1), (20, 0.25), (7, 0.3)])
+    def test_matches_a_hand_computation(self, n, g):
+        rng = np.random.default_rng(n)
+        a, b = rng.standard_cauchy(n), rng.normal(size=n)
+        (ma, sa), (mb, sb) = self.oracle(list(a), g), self.oracle(list(b), g)
+        assert mean_se(a, trim=g) == pytest.approx((ma, sa), rel=1e-12)
+        c = compare(a, b, factor=2, trim=g)
+        assert c.diff == pytest.approx(ma - 2 * mb, rel=1e-12)
+        assert c.se == pytest.approx(np.sqrt(sa**2 + 4 * sb**2), rel=1e-12)
+
+    def test_agrees_with_scipy_where_the_proportion_is_exact(self):
+        from scipy.stats import trim_mean
+        from scipy.stats.mstats import trimmed_stde
+
+        x = np.random.default_rng(3).lognormal(size=10)
+        m, se = mean_se(x, trim=0.2)
+        assert m == pytest.approx(trim_mean(x, 0.2), rel=1e-14)
+        assert se == pytest.approx(trimmed_stde(x, (0.2, 0.2)), rel=1e-12)
+
+    def test_one_failed_run_does_not_decide(self):
+        # four seeds train to ~0.96 with both networks; one seed of one network fails at 0.1
+        a, b = [0.96, 0.97, 0.95, 0.96, 0.10], [0.95, 0.96, 0.96, 0.97, 0.95]
+        assert not within(a, b, tol=0.05)  # the plain means: 0.17 apart in expectation
+        assert within(a, b, tol=0.05, trim=0.2)
+        assert "20% trimmed means" in str(compare(a, b, trim=0.2))
+
+    def test_no_trim_is_the_plain_mean(self):
+        a = [1.0, 2.0, 4.0, 8.0]
+        assert mean_se(a, trim=0.0) == mean_se(a)
+        assert mean_se(a, trim=0.2) == pytest.approx(mean_se(a), rel=1e-15)  # 0.2 * 4: none cut
+
+    @pytest.mark.parametrize("bad", [-0.1, 0.5, 0.7])
+    def test_trim_must_be_a_proportion_below_half(self, bad):
+        with pytest.raises(ValueError, match=r"trim must be a proportion in \[0, 0.5\)"):
+            mean_se([1.0, 2.0, 3.0], trim=bad)
+
+    def test_trim_must_leave_two_values(self):
+        with pytest.raises(ValueError, match="leaves fewer than 2 of 3 values"):
+            mean_se([1.0, 2.0, 3.0], trim=0.34)
+
+
 class TestWithin:
     def test_small_difference_is_within(self):
         assert within([0.95, 0.96, 0.97], [0.96, 0.95, 0.97], tol=0.05)
@@ -78,6 +144,16 @@ class TestSummaries:
         out = final_acc(hs)
         assert out.shape == (1, 2)
         assert out[0, 0] == 0.8 and np.isnan(out[0, 1])
+
+    def test_status_trains_and_failed_runs_as_zero(self):
+        done, stuck, gone = history([0.3, 0.9]), history([0.3, 0.89]), history([0.4], True)
+        assert [status(h) for h in (done, stuck, gone)] == ["trained", "failed", "diverged"]
+        np.testing.assert_array_equal(acc_or_zero([done, stuck, gone]), [0.9, 0.89, 0.0])
+        assert not trains([done, done, stuck])  # mean 0.8967
+        assert trains([done, history([0.2, 0.95]), stuck])  # mean 0.9133
+        assert not trains([history([0.99]), history([0.99]), gone])  # a diverged run counts 0
+        assert mean_finite([0.5, np.nan, 0.7]) == pytest.approx(0.6)
+        assert np.isnan(mean_finite([np.nan, np.inf]))
 
 
 class TestSweep:

@@ -21,20 +21,42 @@ from bnlab.stacked import train_stacked
 K_SE = 3.0  # a difference counts only beyond 3 standard errors
 
 
-def mean_se(values):
+def mean_se(values, *, trim=0.0):
     """Mean and standard error of the mean of 1-D `values` (ddof=1); NaN entries are refused.
+
+    With ``trim > 0`` the mean is the trimmed mean that leaves out ``g = int(trim * n)`` of the
+    smallest and as many of the largest values, and its standard error is Tukey and
+    McLaughlin's: the standard deviation (ddof=1) of the values winsorized at those ``g``,
+    divided by ``(1 - 2 g / n) * sqrt(n)`` (the proportion actually cut, so that a trim that
+    cuts nothing gives the plain standard error). A run that failed outright (trained to
+    nothing, or stuck) then weighs no more than any other extreme seed.
 
     Examples
     --------
     >>> mean_se([1.0, 2.0, 3.0])
     (2.0, 0.5773502691896258)
+    >>> m, se = mean_se([1.0, 2.0, 3.0, 4.0, 100.0], trim=0.2)
+    >>> round(m, 4), round(se, 4)
+    (3.0, 0.7454)
     """
     x = np.asarray(values, dtype=float)
     if x.ndim != 1 or x.size < 2:
         raise ValueError(f"values must be 1-D with at least 2 entries, got shape {x.shape}")
     if np.isnan(x).any():
         raise ValueError("values must not contain NaN (count diverged runs separately)")
-    return float(x.mean()), float(x.std(ddof=1) / np.sqrt(x.size))
+    if not 0.0 <= trim < 0.5:
+        raise ValueError(f"trim must be a proportion in [0, 0.5), got {trim!r}")
+    if trim == 0:
+        return float(x.mean()), float(x.std(ddof=1) / np.sqrt(x.size))
+    n, g = x.size, int(trim * x.size)
+    if n - 2 * g < 2:
+        raise ValueError(f"trim={trim} leaves fewer than 2 of {n} values")
+    from scipy.stats import trim_mean
+
+    low, high = np.sort(x)[[g, n - 1 - g]]
+    winsorized = np.clip(x, low, high)
+    se = winsorized.std(ddof=1) / ((1 - 2 * g / n) * np.sqrt(n))
+    return float(trim_mean(x, trim)), float(se)
 
 
 def interval(values, *, k=K_SE):
@@ -66,6 +88,7 @@ class Comparison:
     se: float
     k: float
     factor: float = 1.0
+    trim: float = 0.0
 
     @property
     def verdict(self):
@@ -77,10 +100,11 @@ class Comparison:
 
     def __str__(self):
         lhs = "a - b" if self.factor == 1 else f"a - {self.factor:g} b"
-        return f"{lhs} = {self.diff:+.3g} ± {self.se:.2g} (SE): {self.verdict}"
+        means = f" ({self.trim:.0%} trimmed means)" if self.trim else ""
+        return f"{lhs} = {self.diff:+.3g} ± {self.se:.2g} (SE){means}: {self.verdict}"
 
 
-def compare(a, b, *, factor=1.0, k=K_SE):
+def compare(a, b, *, factor=1.0, k=K_SE, trim=0.0):
     """Compare the per-seed results `a` and `b`: is ``mean(a) - factor*mean(b)`` beyond k SE?
 
     Parameters
@@ -90,6 +114,9 @@ def compare(a, b, *, factor=1.0, k=K_SE):
     factor : float, default 1
         Tests a ratio claim "a is more than `factor` times b" as a difference.
     k : float, default `K_SE`
+    trim : float, default 0
+        Compare trimmed means instead (see `mean_se`): for results where now and then a seed
+        fails outright, so that one run would decide the verdict alone.
 
     Returns
     -------
@@ -101,22 +128,30 @@ def compare(a, b, *, factor=1.0, k=K_SE):
     'greater'
     >>> compare([1.0, 2, 3], [1.5, 2.5, 2.0]).verdict
     'no measurable difference'
+    >>> compare([0.96, 0.97, 0.95, 0.96, 0.10], [0.95, 0.96, 0.96, 0.97, 0.95], trim=0.2).verdict
+    'no measurable difference'
     """
-    (ma, sa), (mb, sb) = mean_se(a), mean_se(b)
+    (ma, sa), (mb, sb) = mean_se(a, trim=trim), mean_se(b, trim=trim)
     return Comparison(
-        diff=ma - factor * mb, se=float(np.hypot(sa, factor * sb)), k=k, factor=factor
+        diff=ma - factor * mb,
+        se=float(np.hypot(sa, factor * sb)),
+        k=k,
+        factor=factor,
+        trim=trim,
     )
 
 
-def within(a, b, tol, *, k=K_SE):
+def within(a, b, tol, *, k=K_SE, trim=0.0):
     """True if ``|mean(a) - mean(b)| + k*SE < tol``: the difference is shown to be small.
+
+    `trim` as in `compare`.
 
     Examples
     --------
     >>> within([0.95, 0.96, 0.97], [0.96, 0.95, 0.97], tol=0.05)
     True
     """
-    c = compare(a, b, k=k)
+    c = compare(a, b, k=k, trim=trim)
     return bool(abs(c.diff) + k * c.se < tol)
 
 
@@ -142,6 +177,58 @@ def steps_to(histories, acc, budget):
 def final_acc(histories):
     """Final validation accuracy of each run (NaN for a diverged run), same shape as input."""
     return np.vectorize(lambda h: h.final_acc, otypes=[float])(np.asarray(histories))
+
+
+TRAINED = 0.9  # a run "trained" if it ends at this validation accuracy or above
+
+
+def acc_or_zero(histories):
+    """Final validation accuracy of each run with a diverged run counted as 0: it failed.
+
+    Examples
+    --------
+    >>> from bnlab.training import History
+    >>> ok = History.from_records([0.5], [(1, 0.3, 0.95)], diverged=False)
+    >>> gone = History.from_records([0.5, float("nan")], [(1, 0.3, 0.2)], diverged=True)
+    >>> acc_or_zero([ok, gone]).tolist()
+    [0.95, 0.0]
+    """
+    return np.nan_to_num(final_acc(histories), nan=0.0)
+
+
+def status(history):
+    """``"diverged"``, ``"trained"`` (final validation accuracy at least `TRAINED`) or ``"failed"``.
+
+    Examples
+    --------
+    >>> from bnlab.training import History
+    >>> status(History.from_records([0.5], [(1, 0.3, 0.95)], diverged=False))
+    'trained'
+    >>> status(History.from_records([0.5], [(1, 2.1, 0.40)], diverged=False))
+    'failed'
+    """
+    if history.diverged:
+        return "diverged"
+    return "trained" if history.final_acc >= TRAINED else "failed"
+
+
+def trains(histories):
+    """A setting trains: its mean final accuracy over seeds (diverged: 0) is at least `TRAINED`."""
+    return bool(acc_or_zero(histories).mean() >= TRAINED)
+
+
+def mean_finite(values):
+    """Mean of the finite entries (the runs that did not diverge); NaN if there are none.
+
+    Examples
+    --------
+    >>> mean_finite([1.0, float("nan"), 3.0])
+    2.0
+    >>> mean_finite([float("nan")])
+    nan
+    """
+    v = np.asarray(values, dtype=float)
+    return float(v[np.isfinite(v)].mean()) if np.isfinite(v).any() else float("nan")
 
 
 @dataclass
