@@ -318,7 +318,7 @@ def test_the_init_container_sets_the_exchange_modes_in_the_image(podman, tmp_pat
 @pytest.mark.grading
 def test_one_submission_graded_inside_the_image(podman, monkeypatch, tmp_path):
     """Parts A and B answered with the reference, part C left blank: 2 + 4 of 16 points (the
-    same figures as tests/test_grading.py's selfgrade test, outside the image)."""
+    same figures as tests/grading/test_main.py's selfgrade test, outside the image)."""
     ps = "ps1_moments"
     release = nbformat.read(REPO_ROOT / "exercises" / ps / "moments.ipynb", 4)
     source = nbformat.read(REPO_ROOT / "solutions" / ps / "moments.ipynb", 4)

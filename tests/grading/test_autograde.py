@@ -2,7 +2,7 @@
 
 Each submission is graded in a sandbox of its own, so grading two at a time must give exactly
 the scores and the gradebook of grading one at a time; without the sandbox it is refused.
-(tests/test_grading_trust.py grades its hostile class two at a time.)
+(test_untrusted_submissions.py grades its hostile class two at a time.)
 """
 
 import sqlite3

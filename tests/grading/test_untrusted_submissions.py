@@ -529,7 +529,7 @@ def test_memory_is_bounded_for_the_kernel_and_its_children_together(graded):
 
 def test_no_process_outlives_grading(graded):
     # the bomb ran after hidden tests: its output is withheld from the feedback (the bound
-    # itself is checked in tests/test_grading_attacks.py); the incidents say nothing was lost
+    # itself is checked in tests/grading/test_sandbox.py); the incidents say nothing was lost
     nb = json.loads((graded[1].autograded("fork_bomb", A) / NB).read_text())
     shown = "".join("".join(o.get("text", "")) for o in nb["cells"][-1]["outputs"])
     assert "fork refused after" not in shown and "output not shown" in shown, shown
