@@ -2,28 +2,19 @@
 
 The oracles are torch.nn.functional.batch_norm in float64 (forward, autograd gradients, running
 statistics, eval mode) and bnlab.batchnorm (numpy), both run on the whole batch in this process.
-The processes are real: `bnlab.launch.run_distributed` starts them, and each launch runs many
+The processes are real: `bnlab.processes.run_distributed` starts them, and each launch runs many
 checks (two layouts, three training steps, eval mode, the functional form), so that the file
 starts processes only a few times.
 """
 
-import time
-
 import numpy as np
-import psutil
 import pytest
 import torch
 import torch.nn.functional as F
 
 from bnlab import batchnorm as bn
-from bnlab.dataparallel import (
-    Run,
-    SliceCase,
-    batch_norm_on_slices,
-    ghost_batch_norm,
-    rank_and_size,
-    train_data_parallel,
-)
+from bnlab.bn_on_slices import SliceCase, batch_norm_on_slices
+from bnlab.dataparallel import Run, train_data_parallel
 from bnlab.distributed import (
     SyncBatchNorm,
     convert_sync_batchnorm,
@@ -31,8 +22,8 @@ from bnlab.distributed import (
     merge_moments,
     sync_batch_norm,
 )
-from bnlab.launch import ProcessFailed, run_distributed
 from bnlab.layer import BatchNorm
+from bnlab.processes import ProcessFailed, run_distributed
 from bnlab.torch_sync import DDPRun, cpu_kernels, ddp_train, subgroups, torch_and_bnlab
 
 # Examples per process: unequal slices, a process with a single example, one with none.
@@ -314,24 +305,6 @@ class TestMoments:
             merge_moments([0, 0], [torch.zeros(1)] * 2, [torch.zeros(1)] * 2)
 
 
-class TestGhostBatchNorm:
-    def test_equals_bn_of_each_ghost_batch(self):
-        g = torch.Generator().manual_seed(0)
-        x = torch.randn(10, 3, 2, generator=g, dtype=torch.float64)
-        y = ghost_batch_norm(x, 4)
-        pieces = [x[:4], x[4:8], x[8:]]
-        expected = [bn.forward(p.numpy(), np.ones(3), np.zeros(3))[0] for p in pieces]
-        assert_close(y, torch.from_numpy(np.concatenate(expected)))
-
-    def test_whole_batch_is_plain_bn(self):
-        x = torch.randn(6, 2, dtype=torch.float64, generator=torch.Generator().manual_seed(1))
-        assert_close(ghost_batch_norm(x, 6), F.batch_norm(x, None, None, training=True))
-
-    def test_bad_ghost_size(self):
-        with pytest.raises(ValueError, match="ghost_size must be an integer >= 1"):
-            ghost_batch_norm(torch.zeros(4, 2), 0)
-
-
 class TestBadInput:
     """Errors raised in this process: argument checks come before the process-group check."""
 
@@ -399,54 +372,6 @@ class TestBadInputAcrossProcesses:
         case = SliceCase.from_batch(x, sizes=[1, 0])
         with pytest.raises(ProcessFailed, match=r"at least 2 values per channel .*\[1, 0\]"):
             run_distributed(batch_norm_on_slices, 2, case)
-
-
-def forkservers():
-    """multiprocessing's fork servers started by this process (the parents of the workers)."""
-    return [
-        c
-        for c in psutil.Process().children()
-        if "multiprocessing.forkserver" in " ".join(c.cmdline())
-    ]
-
-
-class TestLauncher:
-    def test_results_in_rank_order(self):
-        assert run_distributed(rank_and_size, 2) == [(0, 2), (1, 2)]
-
-    def test_failing_rank_is_named_and_nothing_survives(self):
-        # Process 1 fails before its first collective; process 0 then waits in one, until
-        # the launcher stops it (long before the timeout).
-        xs = (torch.zeros(1, 2, 3), torch.zeros(1, 2, 3, dtype=torch.int64))
-        case = SliceCase(xs, xs, torch.ones(3), torch.zeros(3))
-        start = time.monotonic()
-        with pytest.raises(ProcessFailed, match="process 1 of 2 failed") as info:
-            run_distributed(batch_norm_on_slices, 2, case, timeout=60)
-        assert time.monotonic() - start < 30
-        assert info.value.rank == 1
-        assert "Traceback" in str(info.value) and "TypeError" in str(info.value)
-        servers = forkservers()
-        assert servers, "the workers are forked by multiprocessing's fork server"
-        assert all(s.children() == [] for s in servers), "a worker process survived"
-
-    def test_timeout_stops_every_process(self):
-        start = time.monotonic()
-        with pytest.raises(ProcessFailed, match=r"\[0, 1\] of 2 gave no result within 2 s"):
-            run_distributed(rank_and_size, 2, 60.0, timeout=2)
-        assert time.monotonic() - start < 20
-        assert all(s.children() == [] for s in forkservers())
-
-    @pytest.mark.parametrize(
-        "fn, world_size, error, match",
-        [
-            (lambda rank, size: rank, 2, TypeError, "importable"),
-            (42, 2, TypeError, "callable"),
-            (rank_and_size, 0, ValueError, "world_size must be an integer >= 1"),
-        ],
-    )
-    def test_bad_arguments(self, fn, world_size, error, match):
-        with pytest.raises(error, match=match):
-            run_distributed(fn, world_size)
 
 
 class TestTorchSyncKernels:

@@ -8,7 +8,7 @@ from torch.nn import functional as F
 
 from bnlab.diagnostics import gradient_norms
 from bnlab.models import make_mlp
-from bnlab.training import evaluate, train
+from bnlab.training import History, batch_order, evaluate, is_eval_step, train
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -120,3 +120,42 @@ class TestTrain:
         X, y = blobs(n=30)
         with pytest.raises(ValueError, match="batch_size must be <= len"):
             train(make_mlp(5, 3), X, y, X, y, batch_size=31)
+
+
+class TestBatchOrder:
+    """The order every trainer draws its mini-batches in (train, stacked, data-parallel)."""
+
+    def test_each_epoch_samples_without_replacement(self):
+        batches = batch_order(10, 3, seeds=[0, 1, 2])
+        for _ in range(4):  # 10 // 3 = 3 steps per epoch, one example left out
+            epoch = torch.cat([next(batches) for _ in range(3)], dim=1)
+            assert epoch.shape == (3, 9)
+            assert all(row.unique().numel() == 9 for row in epoch)
+
+    def test_a_runs_order_does_not_depend_on_the_others(self):
+        together, alone = batch_order(20, 4, seeds=[5, 7]), batch_order(20, 4, seeds=[7])
+        for _ in range(12):
+            assert torch.equal(next(together)[1], next(alone)[0])
+
+    def test_epochs_differ(self):
+        batches = batch_order(8, 8, seeds=[0])
+        assert not torch.equal(next(batches), next(batches))
+
+    @pytest.mark.parametrize("batch_size, match", [(0, ">= 1"), (11, "<= len")])
+    def test_bad_batch_size(self, batch_size, match):
+        with pytest.raises(ValueError, match=f"batch_size must be {match}"):
+            batch_order(10, batch_size, seeds=[0])
+
+
+class TestHistoryFromRecords:
+    def test_fields(self):
+        h = History.from_records(
+            [2.0, 1.5, np.inf], [(0, 2.2, 0.1), (3, 1.4, 0.6)], diverged=True, seconds=1.5
+        )
+        assert h.loss.tolist() == [2.0, 1.5, np.inf] and h.eval_step.dtype.kind == "i"
+        assert h.val_loss.tolist() == [2.2, 1.4] and h.val_acc.tolist() == [0.1, 0.6]
+        assert h.diverged and h.seconds == 1.5 and np.isnan(h.final_acc)
+
+    def test_eval_schedule(self):
+        due = [d for d in range(101) if is_eval_step(d, steps=100, eval_every=30)]
+        assert due == [0, 30, 60, 90, 100]

@@ -13,16 +13,20 @@ Chapters import from here and exercises are graded against it. One idea per modu
 - `bnlab.torch_bn`  torch's BN on numpy arrays, the oracle of the kernels (chapters 4-5)
 - `bnlab.data`      the digits data set that ships with scikit-learn (chapters 3, 8)
 - `bnlab.models`  the torch networks of the experiments: `make_mlp`, noisy BN (chapters 6-8)
-- `bnlab.training`  the seeded SGD loop, its `History`, `evaluate` (chapters 6-8)
+- `bnlab.training`  the seeded SGD loop, its `History`, `evaluate`; the batch order and History
+  assembly every trainer shares (chapters 6-8)
 - `bnlab.diagnostics`  activations, saturation, gradient norms, loss landscape (chapter 8)
-- `bnlab.stacked`   many networks of one architecture trained as one stacked model (chapter 8)
+- `bnlab.stacked_models` many networks of one architecture as one stacked model (chapter 8)
+- `bnlab.stacked_training` training, evaluating and probing such a stack (chapter 8)
 - `bnlab.experiments` sweeps over seeds and verdicts as statistics with margins (chapters 8-9)
 - `bnlab.style`     the course's figure style and palette
 - `bnlab.glue`      values the text of a page shows (myst-nb's glue without myst-nb, chapter 5)
 - `bnlab.seeds`     every random seed of the course, shifted by ``BNLAB_SEED``
 - `bnlab.distributed` synchronized BN across torch.distributed processes (chapter 9)
-- `bnlab.launch`    run a function in N local gloo processes, failures raised (chapter 9)
-- `bnlab.dataparallel` what chapter 9's processes run: BN on slices, data-parallel training
+- `bnlab.processes` run a function in N local gloo processes, failures raised (chapter 9)
+- `bnlab.bn_on_slices` synchronized BN on each process's slice of a batch (chapter 9)
+- `bnlab.ghost_bn`  ghost BN: BN with the statistics of each sub-batch (chapter 9)
+- `bnlab.dataparallel` data-parallel training with local, synchronized or ghost BN (chapter 9)
 - `bnlab.torch_sync` PyTorch's own SyncBatchNorm on CPU processes, subgroups, DDP (chapter 9)
 - `bnlab.check`     checks that explain themselves: the visible tests of the problem sets
 - `bnlab.selfcheck` a learner runs a problem set's visible tests on their own notebook

@@ -11,7 +11,7 @@ Layout as in `bnlab.batchnorm`: ``x`` of shape (N_k, C) or (N_k, C, *spatial), s
 channel over every axis except axis 1. Slices may differ in size between processes, and a
 process may hold no example at all (N_k = 0) as long as the union has at least 2 values per
 channel. Messages are float64 whatever the dtype of ``x``, so float32 and float64 processes can
-be mixed and the merge loses nothing. Run processes with `bnlab.launch.run_distributed`.
+be mixed and the merge loses nothing. Run processes with `bnlab.processes.run_distributed`.
 """
 
 import functools
@@ -64,7 +64,7 @@ def _group_size(group):
         raise RuntimeError(
             "synchronized BN needs an initialized torch.distributed process group, and there "
             "is none: call torch.distributed.init_process_group first, or run the code in "
-            "processes started by bnlab.launch.run_distributed"
+            "processes started by bnlab.processes.run_distributed"
         )
     return dist.get_world_size(group)
 
@@ -295,8 +295,8 @@ def sync_batch_norm(x, gamma, beta, eps=1e-5, group=None):
 
     Examples
     --------
-    >>> from bnlab.launch import run_distributed
-    >>> from bnlab.dataparallel import SliceCase, batch_norm_on_slices
+    >>> from bnlab.processes import run_distributed
+    >>> from bnlab.bn_on_slices import SliceCase, batch_norm_on_slices
     >>> x = torch.tensor([[1.0], [2.0], [3.0], [4.0]], dtype=torch.float64)
     >>> case = SliceCase.from_batch(x, sizes=[1, 3])  # process 0 holds 1 example, process 1 three
     >>> out = run_distributed(batch_norm_on_slices, 2, case)

@@ -16,7 +16,7 @@ import torch
 
 from bnlab import seeds as _seeds
 from bnlab.models import make_mlp
-from bnlab.stacked import train_stacked
+from bnlab.stacked_training import train_stacked
 
 K_SE = 3.0  # a difference counts only beyond 3 standard errors
 

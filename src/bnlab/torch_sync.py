@@ -12,8 +12,10 @@ mode (its own device check), which is why `sync_function` calls the function dir
 Registering kernels changes torch for the whole process, so only the processes of chapter 9
 call `cpu_kernels` (through the functions here), never an import.
 
-The functions run by `bnlab.launch.run_distributed` for chapter 9's practical section:
+The functions run by `bnlab.processes.run_distributed` for chapter 9's practical section:
 
+- `torch_sync_batch_norm` tries the module ``torch.nn.SyncBatchNorm`` on CPU processes, without
+  the kernels: the error it raises;
 - `torch_and_bnlab` runs PyTorch's function and `bnlab.distributed.SyncBatchNorm` on the same
   slices, and both modules in eval mode without running statistics;
 - `subgroups` synchronizes within pairs of processes, a real ``process_group`` of each pair;
@@ -134,8 +136,26 @@ def _step(layer_fn, params, x, dy):
     return {"y": y.detach(), "dx": grads[0], "dgamma": grads[1], "dbeta": grads[2]}
 
 
+def torch_sync_batch_norm(rank, world_size, x):
+    """Try ``torch.nn.SyncBatchNorm`` in training mode on this process's slice of `x` (CPU).
+
+    Returns
+    -------
+    str
+        The error torch raises (its kernels need a GPU), or "no error" and the output's shape.
+    """
+    slices = torch.tensor_split(x, world_size)
+    try:
+        y = nn.SyncBatchNorm(x.shape[1]).to(x.dtype)(slices[rank])
+    except (ValueError, RuntimeError) as err:
+        return f"{type(err).__name__}: {err}"
+    return f"no error, output of shape {tuple(y.shape)}"
+
+
 def torch_and_bnlab(rank, world_size, case):
     """PyTorch's synchronized BN and bnlab's on this process's slices of a `SliceCase`.
+
+    The case is a `bnlab.bn_on_slices.SliceCase`.
 
     Returns
     -------

@@ -1,13 +1,14 @@
-"""The stacked training reproduces each network trained alone (float64, exact same draws)."""
+"""bnlab.stacked_training reproduces each network trained alone (float64, exact same draws)."""
 
 import numpy as np
 import pytest
 import torch
 
 from bnlab.data import load_digits
-from bnlab.diagnostics import landscape_along_gradient, record_activations
+from bnlab.diagnostics import landscape_along_gradient
 from bnlab.models import make_mlp
-from bnlab.stacked import StackedMLP, landscape_stacked, train_stacked
+from bnlab.stacked_models import StackedMLP
+from bnlab.stacked_training import landscape_stacked, train_stacked
 from bnlab.training import train
 
 SEEDS = (0, 1, 2)
@@ -117,16 +118,6 @@ class TestAgreesWithTrainAlone:
 
 
 class TestDiagnostics:
-    def test_pre_activations_match_record_activations(self, digits):
-        X = digits[2][:50]
-        models = nets("bn")
-        stack = StackedMLP(models)
-        zs = stack.pre_activations(X)
-        for m, model in enumerate(models):
-            for z_stack, z in zip(zs, record_activations(model, X), strict=True):
-                torch.testing.assert_close(z_stack[m], z, rtol=0, atol=1e-12)
-        assert torch.equal(stack.layers[1].running_mean, torch.zeros(3, 32, dtype=torch.float64))
-
     def test_landscape_matches_single(self, digits):
         X, y = digits[0][:64], digits[1][:64]
         models = nets("bn")
@@ -137,27 +128,8 @@ class TestDiagnostics:
             np.testing.assert_allclose(out["beta"][m], ref["beta"], rtol=1e-8)
             np.testing.assert_allclose(out["grad_norm"][m], ref["grad_norm"], rtol=1e-10)
 
-    def test_gradient_norms_shape(self, digits):
-        stack = StackedMLP(nets("bn"))
-        from bnlab.stacked import stacked_loss
-
-        stacked_loss(stack, digits[0][:20], digits[1][:20])[0].sum().backward()
-        assert stack.gradient_norms().shape == (3, 4)
-
 
 class TestBadInput:
-    def test_empty(self):
-        with pytest.raises(ValueError, match="at least one network"):
-            StackedMLP([])
-
-    def test_architectures_differ(self):
-        with pytest.raises(ValueError, match=r"models\[1\] differs in architecture"):
-            StackedMLP([make_mlp(4, 2, depth=2), make_mlp(4, 2, depth=3)])
-
-    def test_not_sequential(self):
-        with pytest.raises(TypeError, match="nn.Sequential"):
-            StackedMLP([torch.nn.Linear(2, 2)])
-
     def test_seeds_length(self, digits):
         with pytest.raises(ValueError, match="seeds must have length 3"):
             train_stacked(nets("bn"), *digits, seeds=(0, 1), steps=1)
@@ -167,8 +139,3 @@ class TestBadInput:
             train_stacked(nets("bn"), *digits, seeds=SEEDS, steps=1, lr=(0.1, 0.2))
         with pytest.raises(ValueError, match="lr must be > 0"):
             train_stacked(nets("bn"), *digits, seeds=SEEDS, steps=1, lr=-0.1)
-
-    def test_input_shape(self):
-        stack = StackedMLP(nets("bn"))
-        with pytest.raises(ValueError, match=r"x must have shape \(N, D\) or \(3, N, D\)"):
-            stack(torch.zeros(2, 5, 64, dtype=torch.float64))

@@ -27,7 +27,13 @@ import torch
 import torch.distributed as dist
 
 HOST = "127.0.0.1"
-PRELOAD = ["torch", "torch.distributed", "bnlab.distributed", "bnlab.dataparallel"]
+PRELOAD = [
+    "torch",
+    "torch.distributed",
+    "bnlab.distributed",
+    "bnlab.bn_on_slices",
+    "bnlab.dataparallel",
+]
 GRACE = 2.0  # seconds to wait for the other processes' reports after the first failure
 
 
@@ -69,6 +75,16 @@ def loopback_interface():
     """
     names = [name for _, name in socket.if_nameindex() if name.startswith("lo")]
     return names[0] if names else None
+
+
+def rank_and_size(rank, world_size, pause=0.0):
+    """The smallest function a process can run: its rank and the number of processes.
+
+    After `pause` seconds: a long pause shows what `run_distributed` does when processes run out
+    of time.
+    """
+    time.sleep(pause)
+    return rank, world_size
 
 
 def _run_rank(conn, fn, rank, world_size, port, timeout, args):
@@ -168,7 +184,6 @@ def run_distributed(fn, world_size, *args, timeout=120.0):
 
     Examples
     --------
-    >>> from bnlab.dataparallel import rank_and_size
     >>> run_distributed(rank_and_size, 3)
     [(0, 3), (1, 3), (2, 3)]
     """
