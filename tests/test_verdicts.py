@@ -50,6 +50,15 @@ class TestMargins:
         assert v.margins["h"][0] == pytest.approx(4.0) and v.results["h"][0]
         v.above("i", 2.0, 1.0, float("nan"))
         assert not v.results["i"][0]
+        assert v.results["i"][1] == "2 vs 1: no standard error"
+        v.near("i2", 1.0, 1.0, float("nan"))  # agreement is not shown by a NaN either
+        assert not v.results["i2"][0] and v.results["i2"][1].endswith("no standard error")
+        assert v.margins["i2"][3] == "SE"
+
+    @pytest.mark.parametrize("method", ["above", "below", "near"])
+    def test_a_negative_standard_error_is_refused(self, method):
+        with pytest.raises(ValueError, match="se must be >= 0"):
+            getattr(Verdicts(), method)("x", 1.0, 0.0, -0.1)
 
     def test_compared_margin_is_the_difference_in_se(self):
         c = compare([10.0, 11, 12], [1.0, 1.2, 0.8], factor=5)  # 11 - 5 = 6, SE sqrt(1/3 + 25/75)

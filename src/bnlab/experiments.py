@@ -429,30 +429,19 @@ class Verdicts:
 
     def _compare(self, claim, value, threshold, se, k, sense, evidence):
         value, threshold = np.asarray(value, float), np.asarray(threshold, float)
-        se = np.asarray(se, float)
-        if np.any(se < 0):
-            raise ValueError(f"se must be >= 0, got {se}")
         gap = value - threshold if sense == ">" else threshold - value
-        if np.any(se == 0) and np.any(se > 0):  # an entry without spread is certain
-            se = np.where(se == 0, np.finfo(float).tiny, se)
-        if np.all(se == 0):
-            margin, bound, unit = _worst(gap, ">"), 0.0, "abs"
-            text = f"{margin:+.3g} beyond the threshold"
-        elif np.all(se > 0):
-            margin, bound, unit = _worst(gap / se, ">"), float(k), "SE"
-            text = f"{margin:.1f} SE > {k:g}"
-        else:  # a NaN standard error supports no claim
-            margin, bound, unit, text = float("nan"), float(k), "SE", "no standard error"
+        margin, bound, unit = _in_units(gap, se, k, ">")
+        text = {
+            "abs": f"{margin:+.3g} beyond the threshold",
+            "SE": f"{margin:.1f} SE > {k:g}",
+            None: "no standard error",
+        }[unit]
         shown = evidence or _short(value, threshold)
-        self.check(
-            claim,
-            margin > bound,
-            f"{shown}: {text}",
-            margin=margin,
-            bound=bound,
-            sense=">",
-            unit=unit,
-        )
+        self._decide(claim, margin, bound, ">", unit, f"{shown}: {text}")
+
+    def _decide(self, claim, margin, bound, sense, unit, evidence):
+        ok = margin > bound if sense == ">" else margin < bound
+        self.check(claim, ok, evidence, margin=margin, bound=bound, sense=sense, unit=unit or "SE")
 
     def above(self, claim, value, threshold, se=0.0, *, k=K_SE, evidence=""):
         """Claim ``value > threshold`` by more than `k` standard errors `se` (every entry)."""
@@ -469,28 +458,14 @@ class Verdicts:
         ``se=0``: ``|value - target| - tol``, below 0).
         """
         value, target = np.asarray(value, float), np.asarray(target, float)
-        se = np.asarray(se, float)
-        excess = np.abs(value - target) - tol
-        if np.any(se == 0) and np.any(se > 0):  # an entry without spread is certain
-            se = np.where(se == 0, np.finfo(float).tiny, se)
-        if np.all(se == 0):
-            margin, bound, unit = _worst(excess, "<"), 0.0, "abs"
-            text = f"off by {margin + tol:.3g}, tolerance {tol:.3g}"
-        elif np.all(se > 0):
-            margin, bound, unit = _worst(excess / se, "<"), float(k), "SE"
-            text = f"{margin:.1f} SE < {k:g}"
-        else:  # a NaN standard error supports no claim
-            margin, bound, unit, text = float("nan"), float(k), "SE", "no standard error"
+        margin, bound, unit = _in_units(np.abs(value - target) - tol, se, k, "<")
+        text = {
+            "abs": f"off by {margin + tol:.3g}, tolerance {tol:.3g}",
+            "SE": f"{margin:.1f} SE < {k:g}",
+            None: "no standard error",
+        }[unit]
         shown = evidence or _short(value, target)
-        self.check(
-            claim,
-            margin < bound,
-            f"{shown}: {text}",
-            margin=margin,
-            bound=bound,
-            sense="<",
-            unit=unit,
-        )
+        self._decide(claim, margin, bound, "<", unit, f"{shown}: {text}")
 
     def compared(self, claim, comparison, verdict="greater", evidence=""):
         """Claim that a `Comparison` gives `verdict` ("greater" or "less") at its `k`."""
@@ -511,6 +486,27 @@ class Verdicts:
             sense=">",
             unit="SE",
         )
+
+
+def _in_units(distance, se, k, sense):
+    """The worst entry of `distance` in standard errors `se`, as ``(margin, bound, unit)``.
+
+    With ``se == 0`` everywhere (a seed-independent quantity) the margin is the plain distance,
+    to be beyond 0 (unit "abs"); otherwise it is ``distance / se``, to be beyond `k` (unit
+    "SE"), and an entry without spread among entries with spread is certain. A NaN standard
+    error supports no claim: a NaN margin, and the unit None. `sense` says which end is worst:
+    ">" the smallest, "<" the largest.
+    """
+    distance, se = np.asarray(distance, float), np.asarray(se, float)
+    if np.any(se < 0):
+        raise ValueError(f"se must be >= 0, got {se}")
+    if np.any(se == 0) and np.any(se > 0):
+        se = np.where(se == 0, np.finfo(float).tiny, se)
+    if np.all(se == 0):
+        return _worst(distance, sense), 0.0, "abs"
+    if np.all(se > 0):
+        return _worst(distance / se, sense), float(k), "SE"
+    return float("nan"), float(k), None
 
 
 def _short(value, threshold):
