@@ -116,3 +116,15 @@ def blobs():
         return centers[y] + 0.5 * torch.randn(n, d, generator=gen), y
 
     return make
+
+
+@pytest.fixture(scope="session")
+def digits64():
+    """The digits split of seed 0 as float64 tensors ``(X_train, y_train, X_val, y_val)``: what
+    the stacked networks are compared on, where round-off must stay far below any tolerance."""
+    import numpy as np
+    import torch
+
+    from bnlab.data import load_digits
+
+    return tuple(torch.as_tensor(a) for a in load_digits(seed=0, dtype=np.float64))

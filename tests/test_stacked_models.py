@@ -1,10 +1,8 @@
 """bnlab.stacked_models: a stack computes what each of its networks computes alone."""
 
-import numpy as np
 import pytest
 import torch
 
-from bnlab.data import load_digits
 from bnlab.diagnostics import record_activations
 from bnlab.models import make_mlp
 from bnlab.stacked_models import StackedMLP
@@ -13,18 +11,13 @@ from bnlab.stacked_training import stacked_loss
 SEEDS = (0, 1, 2)
 
 
-@pytest.fixture(scope="module")
-def digits():
-    return tuple(torch.as_tensor(a) for a in load_digits(seed=0, dtype=np.float64))
-
-
 def nets(norm, seeds=SEEDS, **kw):
     return [make_mlp(64, 10, width=32, depth=3, norm=norm, seed=s, **kw).double() for s in seeds]
 
 
 class TestDiagnostics:
-    def test_pre_activations_match_record_activations(self, digits):
-        X = digits[2][:50]
+    def test_pre_activations_match_record_activations(self, digits64):
+        X = digits64[2][:50]
         models = nets("bn")
         stack = StackedMLP(models)
         zs = stack.pre_activations(X)
@@ -33,9 +26,9 @@ class TestDiagnostics:
                 torch.testing.assert_close(z_stack[m], z, rtol=0, atol=1e-12)
         assert torch.equal(stack.layers[1].running_mean, torch.zeros(3, 32, dtype=torch.float64))
 
-    def test_gradient_norms_shape(self, digits):
+    def test_gradient_norms_shape(self, digits64):
         stack = StackedMLP(nets("bn"))
-        stacked_loss(stack, digits[0][:20], digits[1][:20])[0].sum().backward()
+        stacked_loss(stack, digits64[0][:20], digits64[1][:20])[0].sum().backward()
         assert stack.gradient_norms().shape == (3, 4)
 
 

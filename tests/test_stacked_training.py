@@ -4,7 +4,6 @@ import numpy as np
 import pytest
 import torch
 
-from bnlab.data import load_digits
 from bnlab.diagnostics import landscape_along_gradient
 from bnlab.models import make_mlp
 from bnlab.stacked_models import StackedMLP
@@ -13,11 +12,6 @@ from bnlab.training import train
 
 SEEDS = (0, 1, 2)
 LRS = (0.05, 0.1, 0.2)
-
-
-@pytest.fixture(scope="module")
-def digits():
-    return tuple(torch.as_tensor(a) for a in load_digits(seed=0, dtype=np.float64))
 
 
 def nets(norm, seeds=SEEDS, **kw):
@@ -46,8 +40,8 @@ class TestAgreesWithTrainAlone:
             ("noisy_bn", {"norm_kwargs": {"noise_std": 0.5}}, 60),
         ],
     )
-    def test_histories_and_weights(self, digits, norm, kw, steps):
-        Xt, yt, Xv, yv = digits
+    def test_histories_and_weights(self, digits64, norm, kw, steps):
+        Xt, yt, Xv, yv = digits64
         stack, hs = train_stacked(
             nets(norm, **kw),
             Xt,
@@ -70,56 +64,39 @@ class TestAgreesWithTrainAlone:
             np.testing.assert_allclose(hs[m].val_acc, alone.val_acc, rtol=0, atol=1e-12)
             assert max_state_diff(stack.member(m), net) < 1e-10
 
-    def test_models_are_not_modified(self, digits):
-        Xt, yt, Xv, yv = digits
+    def test_models_are_not_modified(self, digits64):
+        Xt, yt, Xv, yv = digits64
         models = nets("bn")
         before = [m.state_dict()["0.weight"].clone() for m in models]
         train_stacked(models, Xt, yt, Xv, yv, seeds=SEEDS, steps=5, batch_size=32)
         for m, w in zip(models, before, strict=True):
             assert torch.equal(m.state_dict()["0.weight"], w)
 
-    def test_diverged_member_is_frozen_and_others_unaffected(self, digits):
-        Xt, yt, Xv, yv = digits
+    def test_diverged_member_is_frozen_and_others_unaffected(self, digits64):
+        Xt, yt, Xv, yv = digits64
         lrs = (0.1, 1e30, 0.1)  # the middle network's loss becomes non-finite
         stack, hs = train_stacked(
             nets(None), Xt, yt, Xv, yv, seeds=SEEDS, steps=40, batch_size=32, lr=lrs, eval_every=10
         )
-        alone = train(
-            nets(None, (1,))[0],
-            Xt,
-            yt,
-            Xv,
-            yv,
-            steps=40,
-            batch_size=32,
-            lr=1e30,
-            seed=1,
-            eval_every=10,
-        )
-        assert alone.diverged and hs[1].diverged
-        np.testing.assert_allclose(hs[1].loss, alone.loss, rtol=1e-12)
+
+        def alone(m):
+            net = nets(None, (SEEDS[m],))[0]
+            kw = dict(steps=40, batch_size=32, lr=lrs[m], seed=SEEDS[m], eval_every=10)
+            return train(net, Xt, yt, Xv, yv, **kw)
+
+        diverged = alone(1)
+        assert diverged.diverged and hs[1].diverged
+        np.testing.assert_allclose(hs[1].loss, diverged.loss, rtol=1e-12)
         assert np.isnan(hs[1].final_acc)
         for m in (0, 2):
-            ref = train(
-                nets(None, (SEEDS[m],))[0],
-                Xt,
-                yt,
-                Xv,
-                yv,
-                steps=40,
-                batch_size=32,
-                lr=0.1,
-                seed=SEEDS[m],
-                eval_every=10,
-            )
             assert not hs[m].diverged
-            np.testing.assert_allclose(hs[m].loss, ref.loss, rtol=0, atol=1e-10)
+            np.testing.assert_allclose(hs[m].loss, alone(m).loss, rtol=0, atol=1e-10)
         assert all(torch.isfinite(p).all() for p in stack.member(1).parameters())
 
 
 class TestDiagnostics:
-    def test_landscape_matches_single(self, digits):
-        X, y = digits[0][:64], digits[1][:64]
+    def test_landscape_matches_single(self, digits64):
+        X, y = digits64[0][:64], digits64[1][:64]
         models = nets("bn")
         out = landscape_stacked(StackedMLP(models), X, y, [0.05, 0.2])
         for m, model in enumerate(models):
@@ -130,12 +107,12 @@ class TestDiagnostics:
 
 
 class TestBadInput:
-    def test_seeds_length(self, digits):
+    def test_seeds_length(self, digits64):
         with pytest.raises(ValueError, match="seeds must have length 3"):
-            train_stacked(nets("bn"), *digits, seeds=(0, 1), steps=1)
+            train_stacked(nets("bn"), *digits64, seeds=(0, 1), steps=1)
 
-    def test_lr_length_and_sign(self, digits):
+    def test_lr_length_and_sign(self, digits64):
         with pytest.raises(ValueError, match="lr must be a number or have length 3"):
-            train_stacked(nets("bn"), *digits, seeds=SEEDS, steps=1, lr=(0.1, 0.2))
+            train_stacked(nets("bn"), *digits64, seeds=SEEDS, steps=1, lr=(0.1, 0.2))
         with pytest.raises(ValueError, match="lr must be > 0"):
-            train_stacked(nets("bn"), *digits, seeds=SEEDS, steps=1, lr=-0.1)
+            train_stacked(nets("bn"), *digits64, seeds=SEEDS, steps=1, lr=-0.1)
