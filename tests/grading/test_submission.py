@@ -180,6 +180,31 @@ class TestPlan:
         ]
         assert notes == []
 
+    def test_an_answer_rewritten_in_a_cell_of_the_learners_runs_before_its_test(self):
+        mine = new_code_cell("def f(): return 1")  # answer cell a1 deleted, f written anew
+        steps, notes = planned(learner("title", "setup", mine, *HONEST[3:]))
+        code = [step for step in steps if step[0] != "markdown"]
+        assert code[:4] == [
+            ("provided", "import numpy as np"),
+            ("answer", ""),
+            ("extra", "def f(): return 1"),
+            ("test", COURSE.cells[3].source),
+        ]
+        assert notes == ["answer cell a1 was missing from your notebook"]
+
+    def test_a_cell_put_back_above_does_not_move_a_test_before_the_learners_cells(self):
+        mine = new_code_cell("def h(): return 1")
+        student = learner("title", ("a1", "def f(): return h()"), mine, *HONEST[3:])
+        steps, notes = planned(student)
+        code = [step for step in steps if step[0] != "markdown"]
+        assert code[:4] == [
+            ("provided", "import numpy as np"),
+            ("answer", "def f(): return h()"),
+            ("extra", "def h(): return 1"),
+            ("test", COURSE.cells[3].source),
+        ]
+        assert notes == ["a provided cell (setup) was missing and was put back"]
+
     @pytest.mark.parametrize("field", ["source", "metadata"])
     def test_a_malformed_cell_is_left_out_with_a_note(self, field):
         student = learner(*HONEST)

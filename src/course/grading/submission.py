@@ -90,8 +90,8 @@ def plan(source_nb, student_nb):
     (:func:`_course_steps`).
     """
     s_cells = source_nb.cells
-    steps, seen, test_at, notes = _learner_steps(s_cells, student_nb.cells)
-    steps, more = _course_steps(s_cells, steps, seen, test_at)
+    steps, seen, notes = _learner_steps(s_cells, student_nb.cells)
+    steps, more = _course_steps(s_cells, steps, seen)
     return steps, notes + more
 
 
@@ -139,11 +139,12 @@ def _learner_step(t, k, s):
 
 
 def _learner_steps(s_cells, student_cells):
-    """The first pass: ``(steps, seen, test_at, notes)``, the steps of the learner's cells in
-    the learner's order, the course cells they matched, where the learner has each test, and
-    notes. A second copy of a test is dropped; of another cell, it is the learner's own code."""
+    """The first pass: ``(steps, seen, notes)``, the steps of the learner's cells in the
+    learner's order (a test as the course's copy of it, where the learner has it), the course
+    cells they matched, and notes. A second copy of a test is dropped; of another cell, it is
+    the learner's own code."""
     by_gid, by_id = _course_index(s_cells)
-    steps, seen, test_at, notes = [], set(), {}, []
+    steps, seen, notes = [], set(), []
     for t in student_cells:
         if not _well_formed(t):
             notes.append("a malformed cell (its source is not text) was left out")
@@ -161,12 +162,12 @@ def _learner_steps(s_cells, student_cells):
         if k is None or k in seen:
             steps.append(_Step("extra", t.get("source", "")))
         elif _kind(s_cells[k]) == "test":
-            test_at[k] = len(steps)
+            steps.append(_Step("test", s_cells[k].source, s_index=k, s_cell=s_cells[k]))
         else:
             steps.append(_learner_step(t, k, s_cells[k]))
         if k is not None:
             seen.add(k)
-    return steps, seen, test_at, notes
+    return steps, seen, notes
 
 
 def _after(steps, k):
@@ -197,7 +198,16 @@ def _missing(k, s):
     return _Step("provided", s.source, s_index=k, s_cell=s), note
 
 
-def _course_steps(s_cells, steps, seen, test_at):
+def _place_test(steps, k, s):
+    """`steps` with the course's test `k` (`s`) where it runs (:func:`_test_position`)."""
+    steps = list(steps)
+    at = next((i for i, st in enumerate(steps) if st.kind == "test" and st.s_index == k), None)
+    step = steps.pop(at) if at is not None else _Step("test", s.source, s_index=k, s_cell=s)
+    steps.insert(_test_position(steps, _after(steps, k), at), step)
+    return steps
+
+
+def _course_steps(s_cells, steps, seen):
     """The second pass: `steps` with every test and every course cell the learner deleted put
     in, in the course's order; returns ``(steps, notes)``."""
     steps, notes = list(steps), []
@@ -205,13 +215,11 @@ def _course_steps(s_cells, steps, seen, test_at):
         kind = _kind(s)
         if kind == "markdown" or (k in seen and kind != "test"):
             continue
-        after = _after(steps, k)
         if kind == "test":
-            where = _test_position(steps, after, test_at.get(k))
-            steps.insert(where, _Step("test", s.source, s_index=k, s_cell=s))
+            steps = _place_test(steps, k, s)
             continue
         step, note = _missing(k, s)
-        steps.insert(after + 1, step)
+        steps.insert(_after(steps, k) + 1, step)
         notes.append(note)
     return steps, notes
 
