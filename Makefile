@@ -50,7 +50,7 @@ install-torch = if [ -z "$(strip $(TORCH_INDEX))" ]; then \
 
 .PHONY: venv book book-self-study notebooks exercises check-exercises grade autograde bench \
         release test-release test-colab pdf pdf-deps test-pdf \
-        test test-fast test-hub hub-deps lint lock clean browser-deps sandbox-deps check-debian-python \
+        test test-fast test-hub hub-capacity hub-deps lint lock clean browser-deps sandbox-deps check-debian-python \
         verdicts
 
 $(STAMP): requirements.txt pyproject.toml
@@ -164,6 +164,17 @@ hub-deps:
 
 test-hub: $(STAMP) hub-deps sandbox-deps
 	OMP_NUM_THREADS=1 BNLAB_TEST_HUB=1 $(BIN)/python -m pytest tests/test_hub.py tests/test_hub_k8s.py -rs
+
+# The capacity of one machine (as root; not in make test or test-hub; 10 to 60 minutes): HUB_STUDENTS
+# students (1 to 64; Linux users bnl-load001..., deleted at the end) log in through the real hub's
+# form on 127.0.0.1, start servers, fetch, run their notebook, submit; the instructor collects and
+# grades. Prints the figures and writes them to HUB_REPORT (pages/admin_guide.md, "Capacity").
+HUB_STUDENTS ?= 16
+HUB_MINUTES ?= 60
+HUB_REPORT ?= $(CURDIR)/benchmarks/results/hub-capacity.json
+hub-capacity: $(STAMP) hub-deps sandbox-deps
+	OMP_NUM_THREADS=1 BNLAB_TEST_HUB=1 BNLAB_HUB_LOAD=$(HUB_STUDENTS) BNLAB_HUB_LOAD_MINUTES=$(HUB_MINUTES) \
+	  BNLAB_HUB_LOAD_REPORT=$(HUB_REPORT) $(BIN)/python -m pytest tests/test_hub.py -k test_hub_capacity -rs -s
 
 # How close is each verdict to failing: every chapter under OFFSETS seed offsets (0 to OFFSETS-1),
 # two at a time, niced; the report lists each verdict's margin per offset, failing ones first, and

@@ -30,6 +30,7 @@ import csv
 import fcntl
 import grp
 import json
+import math
 import os
 import pwd
 import re
@@ -39,7 +40,9 @@ import signal
 import socket
 import subprocess
 import tempfile
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import nbformat
@@ -187,8 +190,8 @@ def _users_processes(user):
     return [int(p) for p in out.split()]
 
 
-def _delete_users():
-    for user in USERS:
+def _delete_users(users=USERS, group=GROUP):
+    for user in users:
         with contextlib.suppress(KeyError):
             if pwd.getpwnam(user).pw_gecos != MARK:
                 continue
@@ -196,7 +199,8 @@ def _delete_users():
                 with contextlib.suppress(ProcessLookupError):
                     os.kill(pid, signal.SIGKILL)
             subprocess.run(["userdel", "-r", user], capture_output=True)
-    subprocess.run(["groupdel", GROUP], capture_output=True)
+    if group:
+        subprocess.run(["groupdel", group], capture_output=True)
 
 
 @pytest.fixture(scope="module")
@@ -726,3 +730,488 @@ def test_collect_reads_owners_from_the_roster(tmp_path):
     marker = root / "submitted" / "carol" / "ps1_moments" / "marker.txt"
     assert marker.read_text() == carols.name
     assert sorted(p.name for p in (root / "submitted").iterdir()) == ["carol"]
+
+
+# ------------------------------------------------------------------ the capacity of one machine
+#
+# `make hub-capacity [HUB_STUDENTS=N]` (as root; not part of `make test` or `make test-hub`): N
+# students, Linux users bnl-load001... in the class group, log in through the hub's form and start
+# their servers from the spawn page, LOAD_PARALLEL of them at a time; each fetches, puts their
+# notebook, runs it in a kernel of their server (over the kernel's websocket, as JupyterLab does)
+# and submits (every third twice); the instructor collects, autogrades (--workers 2) and exports.
+# Measured: every request's response time by kind, each user's memory (RSS and PSS of all their
+# processes) idle and working, the hub's and the proxy's memory, the time to collect and grade,
+# the machine's load average; checked: every student's submission collected exactly once, the
+# latest one, with its expected score. Everything on 127.0.0.1; bounded in students (LOAD_MAX)
+# and minutes (BNLAB_HUB_LOAD_MINUTES); it stops what it started and deletes its users.
+
+LOAD_PARALLEL = 6  # people acting at the same moment (logging in, working, submitting)
+LOAD_MAX = 64  # the most students the load test makes
+LOAD_MINUTES = 60  # the default bound of one run, in minutes
+LOAD_PREFIX = "bnl-load"  # the load test's students: bnl-load001, bnl-load002, ...
+
+
+def load_setting(name, value, most):
+    """The whole number `value` of the environment variable `name`, from 1 to `most`; None when
+    unset or empty; a ValueError naming the variable otherwise."""
+    if value is None or not value.strip():
+        return None
+    text = value.strip()
+    if not text.isdigit() or not 1 <= int(text) <= most:
+        raise ValueError(f"{name} must be a whole number from 1 to {most}, not {value!r}")
+    return int(text)
+
+
+def nearest_rank(xs, q):
+    """The `q`-quantile (0 < q <= 1) of `xs` by the nearest-rank rule: the smallest value with at
+    least a fraction q of the values at or below it."""
+    if not xs:
+        raise ValueError("nearest_rank needs at least one value")
+    if not 0 < q <= 1:
+        raise ValueError(f"q must be in (0, 1], not {q!r}")
+    xs = sorted(xs)
+    return xs[max(0, math.ceil(round(q * len(xs), 9)) - 1)]  # round: 0.95 * 60 is not 57
+
+
+def quantiles(xs, digits=3):
+    """``{n, median, p95, max}`` of `xs` (nearest rank; the median of an even count is the
+    lower middle value); ``{n: 0}`` for none."""
+    if not xs:
+        return {"n": 0}
+    return {
+        "n": len(xs),
+        "median": round(nearest_rank(xs, 0.5), digits),
+        "p95": round(nearest_rank(xs, 0.95), digits),
+        "max": round(max(xs), digits),
+    }
+
+
+def request_kind(method, path):
+    """What a browser's request is, for the report: the hub's own pages and API, and the user's
+    server (through the hub's proxy) by what JupyterLab asks it."""
+    path = path.split("?", 1)[0]
+    method = method.upper()
+    if path.startswith("/hub/"):
+        page = path.removeprefix("/hub/")
+        for prefix, kind in (
+            ("login", "login form" if method == "GET" else "login"),
+            ("spawn-pending/", "spawn pending page"),
+            ("spawn/", "spawn"),
+            ("api/oauth2/authorize", "oauth authorize"),
+            ("api/", "hub api"),
+            ("user/", "hub redirect to server"),
+        ):
+            if page.startswith(prefix):
+                return f"hub: {kind}"
+        return "hub: other page"
+    parts = path.split("/", 3)  # '', 'user', name, rest
+    if len(parts) < 3 or parts[1] != "user":
+        return "other"
+    rest = "/" + (parts[3] if len(parts) > 3 else "")
+    if rest.startswith("/assignments/"):
+        return f"server: nbgrader {rest.split('/')[2]}"
+    if rest.startswith("/oauth_callback"):
+        return "server: oauth callback"
+    for prefix, kind in (("/api/contents", "contents"), ("/api/sessions", "new kernel")):
+        if rest.startswith(prefix):
+            return f"server: {kind} {method}"
+    if rest.startswith("/lab"):
+        return "server: lab page"
+    return "server: other"
+
+
+def smaps_rollup_kb(text):
+    """``{"rss": kB, "pss": kB}`` from the text of /proc/<pid>/smaps_rollup."""
+    out = {"rss": 0, "pss": 0}
+    for line in text.splitlines():
+        key, _, rest = line.partition(":")
+        if key in ("Rss", "Pss"):
+            out[key.lower()] = int(rest.split()[0])
+    return out
+
+
+def memory_mb(pids):
+    """RSS and PSS (MB) of the processes `pids` together: PSS shares a page mapped by several
+    processes (the environment's libraries) among them, as RAM holds it; RSS counts it in full
+    for each."""
+    total = {"rss": 0, "pss": 0}
+    for pid in pids:
+        with contextlib.suppress(OSError):  # a process that ended meanwhile
+            got = smaps_rollup_kb(Path(f"/proc/{pid}/smaps_rollup").read_text())
+            total = {k: total[k] + got[k] for k in total}
+    return {k: v / 1024 for k, v in total.items()}
+
+
+def capacity_summary(report):
+    """The lines the load test prints."""
+    out = [
+        f"{report['students']} students on {report['cores']} cores and "
+        f"{report['machine_memory_gb']} GB; load average {report.get('load_average', {})}",
+    ]
+    for phase in ("idle_user_mb", "working_user_mb"):
+        if phase in report:
+            q = report[phase]
+            out.append(
+                f"{phase}: PSS median {q['pss']['median']:.0f}, p95 {q['pss']['p95']:.0f}; "
+                f"RSS median {q['rss']['median']:.0f}, p95 {q['rss']['p95']:.0f}"
+            )
+    for key in ("hub_and_proxy_mb", "logins_and_servers_s", "work_and_submit_s", "collect_s"):
+        if key in report:
+            out.append(f"{key}: {report[key]}")
+    if "autograde_s" in report:
+        out.append(
+            f"autograde_s: {report['autograde_s']} ({report['autograde_per_student_s']} s "
+            "per student with 2 workers)"
+        )
+    for kind, q in sorted(report.get("requests_s", {}).items()):
+        out.append(f"  {kind:34} n {q['n']:4}  median {q['median']:7.3f}  p95 {q['p95']:7.3f} s")
+    return "\n".join(out)
+
+
+def in_parallel(fn, items, deadline, workers=LOAD_PARALLEL):
+    """``fn(item)`` for every item, `workers` at a time; a TimeoutError past `deadline`
+    (time.monotonic()), the first error of any call otherwise."""
+    pool = ThreadPoolExecutor(workers)
+    try:
+        futures = [pool.submit(fn, item) for item in items]
+        for f in futures:
+            f.result(timeout=max(1.0, deadline - time.monotonic()))
+    except BaseException:
+        pool.shutdown(wait=False, cancel_futures=True)
+        raise
+    pool.shutdown()
+
+
+def run_in_kernel(browser, path, deadline):
+    """What a working student does: open `path` in a new kernel session on their server and run
+    every code cell of the saved notebook over the kernel's websocket (errors are the
+    student's); the kernel stays on, as a student leaves it."""
+    import websocket
+
+    body = {
+        "path": path,
+        "type": "notebook",
+        "name": Path(path).name,
+        "kernel": {"name": "python3"},
+    }
+    r = browser.server("post", "/api/sessions", json=body)
+    assert r.status_code == 201, (browser.user, r.status_code, r.text[:1000])
+    kernel = r.json()["kernel"]["id"]
+    nb = nbformat.reads(
+        json.dumps(browser.server("get", f"/api/contents/{path}").json()["content"]), 4
+    )
+    channels = f"/user/{browser.user}/api/kernels/{kernel}/channels"
+    cookies = "; ".join(
+        f"{c.name}={c.value}" for c in browser.session.cookies if channels.startswith(c.path)
+    )
+    ws = websocket.create_connection(
+        browser.url.replace("http://", "ws://") + channels,
+        cookie=cookies,
+        timeout=max(5.0, deadline - time.monotonic()),
+    )
+    session = secrets.token_hex(8)
+    try:
+        for cell in nb.cells:
+            if cell.cell_type != "code":
+                continue
+            msg_id = secrets.token_hex(8)
+            header = {
+                "msg_id": msg_id,
+                "msg_type": "execute_request",
+                "session": session,
+                "username": browser.user,
+                "version": "5.3",
+                "date": "",
+            }
+            content = {
+                "code": cell.source,
+                "silent": False,
+                "store_history": True,
+                "user_expressions": {},
+                "allow_stdin": False,
+                "stop_on_error": False,
+            }
+            ws.send(
+                json.dumps(
+                    {
+                        "header": header,
+                        "parent_header": {},
+                        "metadata": {},
+                        "content": content,
+                        "channel": "shell",
+                        "buffers": [],
+                    }
+                )
+            )
+            while True:
+                msg = json.loads(ws.recv())
+                if (
+                    msg.get("channel") == "shell"
+                    and msg.get("parent_header", {}).get("msg_id") == msg_id
+                    and msg["header"]["msg_type"] == "execute_reply"
+                ):
+                    break
+    finally:
+        ws.close()
+
+
+class LoadAverage:
+    """The machine's 1-minute load average, sampled every 10 s in a thread while it runs."""
+
+    def __init__(self):
+        self.samples = [os.getloadavg()[0]]
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._sample, daemon=True)
+        self.thread.start()
+
+    def _sample(self):
+        while not self.stop.wait(10):
+            self.samples.append(os.getloadavg()[0])
+
+    def summary(self):
+        self.stop.set()
+        s = self.samples
+        return {"start": s[0], "mean": round(sum(s) / len(s), 2), "max": max(s), "end": s[-1]}
+
+
+@pytest.fixture(scope="module")
+def load_size():
+    """The number of students of `make hub-capacity`; the test skips without it."""
+    n = load_setting("BNLAB_HUB_LOAD", os.environ.get("BNLAB_HUB_LOAD"), LOAD_MAX)
+    if n is None:
+        pytest.skip("the capacity of one machine runs in `make hub-capacity` (BNLAB_HUB_LOAD=N)")
+    return n
+
+
+@pytest.fixture(scope="module")
+def load_students(load_size, machine):
+    students = [f"{LOAD_PREFIX}{i:03d}" for i in range(1, load_size + 1)]
+    for user in students:
+        with contextlib.suppress(KeyError):
+            if pwd.getpwnam(user).pw_gecos != MARK:
+                pytest.skip(f"a Linux user {user} exists that this test did not make")
+    _delete_users(students, group=None)  # left over by an interrupted run
+    try:
+        for user in students:
+            subprocess.run(
+                ["useradd", "-m", "-s", "/bin/bash", "-c", MARK, "-G", GROUP, user], check=True
+            )
+            Path(pwd.getpwnam(user).pw_dir).chmod(0o700)
+            machine.home[user] = Path(pwd.getpwnam(user).pw_dir)
+        yield students
+    finally:
+        _delete_users(students, group=None)
+        for user in students:
+            machine.home.pop(user, None)
+
+
+def test_hub_capacity(load_size, load_students, machine):
+    m, students = machine, load_students
+    minutes = load_setting(
+        "BNLAB_HUB_LOAD_MINUTES", os.environ.get("BNLAB_HUB_LOAD_MINUTES"), 24 * 60
+    )
+    deadline = time.monotonic() + 60 * (minutes or LOAD_MINUTES)
+    m.setup_exchange("exchange-load")
+    load = LoadAverage()
+    report = {
+        "students": len(students),
+        "parallel": LOAD_PARALLEL,
+        "cores": os.cpu_count(),
+        "machine_memory_gb": round(
+            os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30, 1
+        ),
+        "cpu": next(
+            (
+                line.split(":", 1)[1].strip()
+                for line in Path("/proc/cpuinfo").read_text().splitlines()
+                if line.startswith("model name")
+            ),
+            "?",
+        ),
+        "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+    }
+    times = []  # (kind, seconds) of every response any browser received, redirects included
+    hub = Hub(m)
+    try:
+        password = secrets.token_urlsafe(12)
+        people = [INSTRUCTOR, *students]
+        subprocess.run(
+            ["chpasswd"], input="".join(f"{u}:{password}\n" for u in people), text=True, check=True
+        )
+        spawn_s = {}
+
+        def arrive(user):
+            browser = Browser(hub.url, user)
+            browser.session.hooks["response"].append(
+                lambda r, *a, **k: times.append(
+                    (request_kind(r.request.method, r.request.path_url), r.elapsed.total_seconds())
+                )
+            )
+            assert browser.login(password) == 302, user
+            hub.browsers[user] = browser
+            start = time.monotonic()
+            browser.spawn()
+            hub.wait(browser.server_ready, f"{user}'s server", 600)
+            spawn_s[user] = time.monotonic() - start
+
+        t0 = time.monotonic()
+        in_parallel(arrive, people, deadline)
+        report["logins_and_servers_s"] = round(time.monotonic() - t0, 1)
+        report["server_start_s"] = quantiles(list(spawn_s.values()), 1)
+        time.sleep(15)  # the servers settle
+        idle = [memory_mb(_users_processes(u)) for u in students]
+        report["idle_user_mb"] = {k: quantiles([x[k] for x in idle], 1) for k in ("rss", "pss")}
+
+        roster = m.base / "roster.csv"
+        roster.write_text("id\n" + "".join(f"{u}\n" for u in students))
+        roster.chmod(0o644)
+        m.instructor(f"nbgrader db student import {roster}")
+        m.instructor(f"nbgrader generate_assignment {A} --force")
+        m.instructor(f"nbgrader release_assignment {A}")
+        notebooks = work(m.course)
+        notebooks["blank"] = nbformat.read(m.course / "exercises" / A / NB, 4)
+        kinds = {u: ("alice", "bob", "blank")[i % 3] for i, u in enumerate(students)}
+        points = {"alice": POINTS, "bob": EXPECTED["bob"], "blank": 0.0}
+        expected = {u: points[kinds[u]] for u in students}
+        submits = {u: 2 if i % 3 == 0 else 1 for i, u in enumerate(students)}
+
+        kernel_s = []  # a new kernel session and every cell of the notebook run in it
+
+        def work_and_submit(user):
+            b = hub.browsers[user]
+            b.nbgrader("fetch")
+            body = {"type": "notebook", "format": "json", "content": notebooks[kinds[user]]}
+            r = b.server("put", f"/api/contents/{A}/{NB}", json=body)
+            assert r.ok, (user, r.status_code, r.text[:1000])
+            start = time.monotonic()
+            run_in_kernel(b, f"{A}/{NB}", deadline)
+            kernel_s.append(time.monotonic() - start)
+            for _ in range(submits[user]):
+                b.nbgrader("submit")
+                time.sleep(1.1)  # a second submission gets a later timestamp
+
+        t0 = time.monotonic()
+        in_parallel(work_and_submit, students, deadline)
+        report["work_and_submit_s"] = round(time.monotonic() - t0, 1)
+        report["run_notebook_in_kernel_s"] = quantiles(kernel_s, 2)
+        working = [memory_mb(_users_processes(u)) for u in students]
+        report["working_user_mb"] = {
+            k: quantiles([x[k] for x in working], 1) for k in ("rss", "pss")
+        }
+        hub_pids = subprocess.run(
+            ["pgrep", "-u", "root", "-s", str(hub.process.pid)], capture_output=True, text=True
+        ).stdout.split()
+        report["hub_and_proxy_mb"] = {
+            k: round(v) for k, v in memory_mb(int(p) for p in hub_pids).items()
+        }
+
+        # every submission in inbound/, each student's as often as they submitted
+        inbound = m.exchange / layout.COURSE_ID / "inbound"
+        entries = {}
+        for p in inbound.iterdir():
+            entries.setdefault(p.name.split("+")[0], []).append(p)
+        assert {u: len(entries.get(u, [])) for u in students} == submits
+        report["inbound_entries"] = sum(submits.values())
+        t0 = time.monotonic()
+        m.instructor(f"nbgrader collect {A}")
+        report["collect_s"] = round(time.monotonic() - t0, 1)
+        # each student's latest submission, and only theirs, was collected
+        assert sorted(p.name for p in (m.course / "submitted").iterdir()) == sorted(students)
+        for u in students:
+            latest = max((p / "timestamp.txt").read_text() for p in entries[u])
+            assert (m.course / "submitted" / u / A / "timestamp.txt").read_text() == latest, u
+        t0 = time.monotonic()
+        m.instructor(f".venv/bin/python -m course.grading autograde {A} --workers 2")
+        report["autograde_s"] = round(time.monotonic() - t0, 1)
+        report["autograde_per_student_s"] = round(report["autograde_s"] / len(students), 2)
+        m.instructor("nbgrader export --to grades.csv")
+        with open(m.course / "grades.csv") as f:
+            rows = [r for r in csv.DictReader(f) if r["assignment"] == A]
+        # no submission lost, none counted twice, each student's own score
+        assert sorted(r["student_id"] for r in rows) == sorted(students)
+        assert {r["student_id"]: float(r["score"]) for r in rows} == expected
+        r = hub.browsers[INSTRUCTOR].server("get", f"/formgrader/api/submissions/{A}")
+        listed = [s["student"] for s in r.json()]
+        assert sorted(listed) == sorted(students), listed
+        report["submissions"] = {
+            "expected": len(students),
+            "collected": len(rows),
+            "lost": 0,
+            "duplicated": 0,
+        }
+    finally:
+        by_kind = {}
+        for kind, seconds in list(times):
+            by_kind.setdefault(kind, []).append(seconds)
+        report["requests_s"] = {k: quantiles(v) for k, v in sorted(by_kind.items())}
+        hub.stop()
+        report["load_average"] = load.summary()
+        report["minutes"] = round((time.monotonic() - deadline) / 60 + (minutes or LOAD_MINUTES), 1)
+        out = Path(os.environ.get("BNLAB_HUB_LOAD_REPORT", "/tmp/bnlab-hub-capacity.json"))
+        out.write_text(json.dumps(report, indent=2) + "\n")
+        print(f"\nThe capacity of one machine ({out}):\n{capacity_summary(report)}")
+    for user in students:
+        assert not _users_processes(user), f"{user} still has processes after the hub stopped"
+
+
+class TestTheCapacityReport:
+    """The load test's own arithmetic and arguments (fast, in `make test`)."""
+
+    def test_nearest_rank_by_hand(self):
+        assert nearest_rank(range(1, 21), 0.95) == 19  # 19 of 20 values at or below 19
+        assert nearest_rank(range(1, 21), 0.5) == 10
+        assert nearest_rank(range(100, 0, -1), 0.95) == 95  # unsorted input
+        assert nearest_rank([7.5], 0.95) == 7.5
+        assert nearest_rank([1, 2, 3], 1.0) == 3
+
+    def test_quantiles(self):
+        xs = [0.2, 0.1, 5.0, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9]
+        assert quantiles(xs) == {"n": 10, "median": 0.5, "p95": 5.0, "max": 5.0}
+        assert quantiles([]) == {"n": 0}
+
+    @pytest.mark.parametrize("bad", [[], [1.0], None])
+    def test_nearest_rank_refuses(self, bad):
+        with pytest.raises(ValueError, match="nearest_rank|q must"):
+            nearest_rank(bad or [], 0.0 if bad else 0.5)
+
+    @pytest.mark.parametrize("value", ["0", "-3", "abc", "3.5", "65", "1e2"])
+    def test_a_bad_number_of_students_is_named(self, value):
+        with pytest.raises(ValueError, match=r"BNLAB_HUB_LOAD must be a whole number from 1 to 64"):
+            load_setting("BNLAB_HUB_LOAD", value, LOAD_MAX)
+
+    def test_good_numbers_of_students(self):
+        assert load_setting("BNLAB_HUB_LOAD", " 16 ", LOAD_MAX) == 16
+        assert load_setting("BNLAB_HUB_LOAD", "64", LOAD_MAX) == 64
+        assert load_setting("BNLAB_HUB_LOAD", "", LOAD_MAX) is None
+        assert load_setting("BNLAB_HUB_LOAD", None, LOAD_MAX) is None
+
+    def test_request_kinds(self):
+        assert request_kind("GET", "/hub/login?next=%2Fhub%2F") == "hub: login form"
+        assert request_kind("POST", "/hub/login") == "hub: login"
+        assert request_kind("GET", "/hub/spawn/bnl-load001") == "hub: spawn"
+        assert request_kind("GET", "/hub/spawn-pending/bnl-load001") == "hub: spawn pending page"
+        assert request_kind("GET", "/hub/api/oauth2/authorize?client_id=x") == (
+            "hub: oauth authorize"
+        )
+        assert request_kind("GET", "/hub/api/users/bob") == "hub: hub api"
+        assert request_kind("GET", "/hub/user/bob/lab") == "hub: hub redirect to server"
+        assert request_kind("POST", "/user/bob/assignments/submit") == "server: nbgrader submit"
+        assert request_kind("PUT", "/user/bob/api/contents/a/b.ipynb") == "server: contents PUT"
+        assert request_kind("POST", "/user/bob/api/sessions") == "server: new kernel POST"
+        assert request_kind("GET", "/user/bob/oauth_callback?code=1") == "server: oauth callback"
+        assert request_kind("GET", "/user/bob/lab") == "server: lab page"
+        assert request_kind("GET", "/user/bob") == "server: other"
+        assert request_kind("GET", "/favicon.ico") == "other"
+
+    def test_smaps_rollup(self):
+        text = (
+            "55d0c8a4e000-7ffd2b5f4000 ---p 00000000 00:00 0    [rollup]\n"
+            "Rss:              163840 kB\nPss:               98304 kB\n"
+            "Pss_Anon:          65536 kB\nPss_File:          32768 kB\nShared_Clean:  1 kB\n"
+        )
+        assert smaps_rollup_kb(text) == {"rss": 163840, "pss": 98304}
+
+    def test_memory_of_this_process(self):
+        got = memory_mb([os.getpid()])
+        assert 10 < got["pss"] <= got["rss"] < 100_000
+        assert memory_mb([2**22 + 7]) == {"rss": 0, "pss": 0}  # no such process: nothing
