@@ -169,7 +169,7 @@ test-hub: $(STAMP) hub-deps sandbox-deps
 # students (1 to 64; Linux users bnl-load001..., deleted at the end) log in through the real hub's
 # form on 127.0.0.1, start servers, fetch, run their notebook, submit; the instructor collects and
 # grades. Prints the figures and writes them to HUB_REPORT (pages/admin_guide.md, "Capacity").
-HUB_STUDENTS ?= 16
+HUB_STUDENTS ?= 24
 HUB_MINUTES ?= 60
 HUB_REPORT ?= $(CURDIR)/benchmarks/results/hub-capacity.json
 hub-capacity: $(STAMP) hub-deps sandbox-deps
