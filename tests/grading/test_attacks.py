@@ -17,7 +17,6 @@ sandbox's own edges are in test_sandbox.py).
 
 import base64
 import copy
-import ctypes  # noqa: F401 - used by the code run in the sandbox (documented there)
 import json
 import os
 import re
