@@ -4,7 +4,7 @@ A verdict about trained networks is a statistic over seeds. `compare` and `withi
 per-seed results of two settings into a difference of means with its standard error, and
 decide only when the difference clears a margin of `K_SE` standard errors; otherwise the
 answer is "no measurable difference". `sweep` trains every seed (and every learning rate or
-initialization scale of a grid) of one architecture together with `bnlab.stacked`.
+initialization scale of a grid) of one architecture together with `bnlab.stacked_training`.
 """
 
 import json
@@ -237,7 +237,7 @@ class Sweep:
 
     Attributes
     ----------
-    stack : bnlab.stacked.StackedMLP
+    stack : bnlab.stacked_models.StackedMLP
         Network ``g * S + s`` is grid point g, seed s.
     histories : ndarray of History, shape (G, S)
     grid : ndarray of shape (G,)
@@ -286,7 +286,7 @@ def sweep(
         As for `bnlab.models.make_mlp` and `bnlab.training.train`.
     eval_every : int, default 25
     callback : callable, optional
-        ``callback(step, stack)``, see `bnlab.stacked.train_stacked`.
+        ``callback(step, stack)``, see `bnlab.stacked_training.train_stacked`.
     prepare : callable, optional
         ``prepare(g, model)`` may change network g's initial weights in place before training.
 
