@@ -30,6 +30,7 @@ import time
 import nbformat
 import pytest
 
+from course import classroom
 from course.grading import autograde, runner
 from course.grading.scores import Result
 from course.layout import REPO_ROOT, CourseDir
@@ -50,16 +51,9 @@ SPIN = 70  # seconds the fork bomb's children spin: longer than the cell limit
 
 def _notebook(kind="correct", source=SOURCE, release=RELEASE, name=NB):
     """The release notebook with every answer cell filled from the source (or left blank)."""
-    nb = nbformat.read(release / name, 4)
-    if kind == "correct":
-        src = nbformat.read(source / name, 4)
-        answers = {
-            c.id: c.source for c in src.cells if c.metadata.get("nbgrader", {}).get("solution")
-        }
-        for cell in nb.cells:
-            if cell.get("id") in answers:
-                cell.source = answers[cell.id]
-    return nb
+    return classroom.submission(
+        nbformat.read(release / name, 4), nbformat.read(source / name, 4), kind
+    )
 
 
 def _answer_cells(nb):

@@ -22,6 +22,7 @@ import nbformat
 import pytest
 
 import bnlab
+from course import classroom
 from course.grading import autograde, runner, sandbox
 from course.layout import REPO_ROOT, CourseDir
 
@@ -49,15 +50,7 @@ def _hidden_lines(secrets_of):
 def _answered(kind="correct"):
     """The release notebook with every answer cell filled from the source (or none)."""
     release, source = nbformat.read(RELEASE / NB, 4), nbformat.read(SOURCE / NB, 4)
-    nb = copy.deepcopy(release)
-    if kind == "correct":
-        answers = {
-            c.id: c.source for c in source.cells if c.metadata.get("nbgrader", {}).get("solution")
-        }
-        for cell in nb.cells:
-            if cell.get("id") in answers:
-                cell.source = answers[cell.id]
-    return nb
+    return classroom.submission(release, source, kind)
 
 
 def _with_cells(nb, *sources, at=None):
