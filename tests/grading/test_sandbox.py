@@ -5,7 +5,6 @@ processes and a CPU quota (marked ``grading``)."""
 import ctypes  # noqa: F401 - used by the code run in the sandbox (documented there)
 import json
 import os
-import subprocess
 import uuid
 
 import pytest
@@ -18,23 +17,7 @@ pytestmark = pytest.mark.grading
 
 def _in_sandbox(code):
     """Run `code` with the course's Python in a sandbox of its own; its standard output."""
-    cmd, fds = sandbox.command([sandbox.python(), "-I", "-c", code])
-    limits = sandbox.Limits()
-    cgroup = sandbox.cgroup_or_none(limits)
-    try:
-        proc = subprocess.run(
-            cmd,
-            capture_output=True,
-            text=True,
-            timeout=120,
-            pass_fds=fds,
-            preexec_fn=sandbox.preexec(limits, cgroup),
-        )
-    finally:
-        for fd in fds:
-            os.close(fd)
-        if cgroup is not None:
-            cgroup.close()
+    proc, _ = sandbox.run_python(code)
     assert proc.returncode == 0, proc.stderr[-2000:]
     return proc.stdout
 

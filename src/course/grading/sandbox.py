@@ -385,6 +385,29 @@ def preexec(limits, cgroup):
     return run
 
 
+def run_python(code, *, timeout=120):
+    """Run `code` with the course's Python (``-I``) in a sandbox of its own, under the default
+    `Limits`; return the completed process (text output) and whether a cgroup held it."""
+    cmd, fds = command([python(), "-I", "-c", code])
+    limits = Limits()
+    cgroup = cgroup_or_none(limits)
+    try:
+        proc = subprocess.run(
+            cmd,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            pass_fds=fds,
+            preexec_fn=preexec(limits, cgroup),
+        )
+    finally:
+        for fd in fds:
+            os.close(fd)
+        if cgroup is not None:
+            cgroup.close()
+    return proc, cgroup is not None
+
+
 @functools.lru_cache(maxsize=1)
 def probe():
     """Start the sandbox once and check that the course's Python works inside it and that the
@@ -396,25 +419,10 @@ def probe():
         "import os, numpy, course.grading.kernel; "
         f"print('visible' if os.path.exists({str(hidden)!r}) else 'hidden')"
     )
-    cmd, fds = command([python(), "-I", "-c", code])
-    limits = Limits()
-    cgroup = cgroup_or_none(limits)
     try:
-        proc = subprocess.run(
-            cmd,
-            capture_output=True,
-            text=True,
-            timeout=120,
-            pass_fds=fds,
-            preexec_fn=preexec(limits, cgroup),
-        )
+        proc, in_cgroup = run_python(code)
     except (OSError, subprocess.SubprocessError) as exc:
         raise SandboxUnavailable(f"bubblewrap did not start: {exc}") from None
-    finally:
-        for fd in fds:
-            os.close(fd)
-        if cgroup is not None:
-            cgroup.close()
     if proc.returncode != 0:
         raise SandboxUnavailable(
             "bubblewrap did not start the course's Python (unprivileged user namespaces may be "
@@ -422,4 +430,4 @@ def probe():
         )
     if proc.stdout.strip() != "hidden":
         raise SandboxUnavailable("the sandbox can see the course repository")
-    return "cgroup" if cgroup is not None else "rlimit"
+    return "cgroup" if in_cgroup else "rlimit"
