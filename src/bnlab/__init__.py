@@ -19,7 +19,7 @@ Chapters import from here and exercises are graded against it. One idea per modu
 - `bnlab.stacked_models` many networks of one architecture as one stacked model (chapter 8)
 - `bnlab.stacked_training` training, evaluating and probing such a stack (chapter 8)
 - `bnlab.experiments` sweeps over seeds and verdicts as statistics with margins (chapters 8-9)
-- `bnlab.plots`     the figures of runs over seeds: mean and range bands, a sweep's accuracies (chapter 8)
+- `bnlab.plots`     the figures of runs over seeds: mean and range bands (chapter 8)
 - `bnlab.style`     the course's figure style and palette
 - `bnlab.glue`      values the text of a page shows (myst-nb's glue without myst-nb, chapter 5)
 - `bnlab.seeds`     every random seed of the course, shifted by ``BNLAB_SEED``
